@@ -1,0 +1,155 @@
+"""The ``metalabel`` command line: replay exchange, offline backtest, config checks, data.
+
+Each sub-command is a thin wrapper over a package function; output meant for people
+goes to stdout, diagnostics to the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from metalabel.config import ConfigError, load_config, settings_reference
+
+logger = logging.getLogger("metalabel")
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from metalabel.replay import ReplayServer
+    from metalabel.replay.clock import HistoricalClock, LiveClock
+
+    clock = LiveClock(lead_hours=args.lead_hours) if args.clock == "live" else HistoricalClock()
+    server = ReplayServer(Path(args.data_dir), port=args.port, host=args.host, clock=clock)
+    server.start()
+    print(f"replay exchange ({args.clock} clock) listening on {server.url}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from metalabel.runner import run_backtest
+
+    configs = [Path(c) for c in args.config]
+    for config in configs:
+        _check_config_file(config)
+    result = run_backtest(
+        args.timerange, configs=configs, userdir=Path(args.userdir), data_dir=Path(args.data_dir)
+    )
+    return result.returncode
+
+
+def _check_config_file(path: Path) -> None:
+    """Validate the metalabel block before a long run starts, not minutes into it."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SystemExit(f"{path}: cannot read config: {err}") from err
+    try:
+        load_config(raw)
+    except ConfigError as err:
+        raise SystemExit(f"{path}: {err}") from err
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    for path in args.config:
+        _check_config_file(Path(path))
+        print(f"{path}: metalabel block OK")
+    return 0
+
+
+def _cmd_settings(_args: argparse.Namespace) -> int:
+    print("| key | type | default | allowed |")
+    print("|---|---|---|---|")
+    for key, kind, default, allowed in settings_reference():
+        print(f"| `{key}` | {kind} | `{default}` | {allowed} |")
+    return 0
+
+
+def _cmd_derive_4h(args: argparse.Namespace) -> int:
+    from metalabel.data import write_derived_4h
+
+    for path in write_derived_4h(Path(args.data_dir)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from metalabel.bench import bench_labels, format_figures
+
+    if args.what == "labels":
+        print(format_figures(bench_labels(n_candles=args.candles)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA
+
+    parser = argparse.ArgumentParser(prog="metalabel", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    replay = sub.add_parser("replay", help="serve the bundled data as a Bybit v5 market API")
+    replay.add_argument("--port", type=int, default=18269)
+    replay.add_argument("--host", default="127.0.0.1")
+    replay.add_argument("--clock", choices=["historical", "live"], default="historical")
+    replay.add_argument(
+        "--lead-hours",
+        type=int,
+        default=720,
+        help="live clock: hours of data still ahead of 'now' at start",
+    )
+    replay.add_argument("--data-dir", default=str(BUNDLED_DATA))
+    replay.set_defaults(func=_cmd_replay)
+
+    backtest = sub.add_parser("backtest", help="freqtrade backtesting offline (walk-forward)")
+    backtest.add_argument("--timerange", default="20240701-20260721")
+    backtest.add_argument("--config", action="append", default=None)
+    backtest.add_argument("--userdir", default=str(USER_DATA))
+    backtest.add_argument("--data-dir", default=str(BUNDLED_DATA))
+    backtest.set_defaults(func=_cmd_backtest)
+
+    check = sub.add_parser("check-config", help="validate the metalabel block of configs")
+    check.add_argument("--config", action="append", default=None)
+    check.set_defaults(func=_cmd_check_config)
+
+    settings = sub.add_parser("settings", help="print every metalabel setting as a table")
+    settings.set_defaults(func=_cmd_settings)
+
+    derive = sub.add_parser("derive-4h", help="derive 4h candles from the bundled 1h candles")
+    derive.add_argument("--data-dir", default=str(BUNDLED_DATA))
+    derive.set_defaults(func=_cmd_derive_4h)
+
+    bench = sub.add_parser("bench", help="benchmarks, printed as key=value lines")
+    bench.add_argument("what", choices=["labels"])
+    bench.add_argument("--candles", type=int, default=1_000_000)
+    bench.set_defaults(func=_cmd_bench)
+
+    parser.set_defaults(default_config=str(MAIN_CONFIG))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", "absent") is None:
+        args.config = [args.default_config]
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

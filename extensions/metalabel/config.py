@@ -1,0 +1,307 @@
+"""Typed, frozen settings for this project, read from the ``metalabel`` block of a freqtrade config.
+
+Every threshold the strategy, the labeller and the risk code use lives here, once.
+A config without the block gets the defaults; a wrong type, an unknown key or an
+out-of-range value raises :class:`ConfigError` naming the key and the allowed range,
+so a bad setting stops the bot at startup instead of trading on it.
+
+Ratios are fractions (0.02 = 2 %), durations are in candles of the strategy timeframe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any, TypeVar, get_type_hints
+
+CONFIG_BLOCK = "metalabel"
+
+# The hard leverage cap of the design; a config asking for more is rejected, never clipped.
+LEVERAGE_HARD_CAP = 3.0
+
+
+class ConfigError(ValueError):
+    """A ``metalabel`` setting is malformed; the message names the key and what is allowed."""
+
+
+class StrategyMode(StrEnum):
+    """Which gates decide an entry; the non-model modes are the evaluation's baselines."""
+
+    PRIMARY = "primary"  # v1: primary signal and risk rules only
+    PRIMARY_REGIME = "primary_regime"  # primary signal admitted by the regime filter
+    META = "meta"  # primary + regime + the meta-model's confidence gate
+
+
+class Calibration(StrEnum):
+    """Probability calibration of the meta-model on its validation split."""
+
+    NONE = "none"
+    ISOTONIC = "isotonic"
+    SIGMOID = "sigmoid"
+
+
+def _num(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> dict[str, Any]:
+    """Field metadata: a number allowed in [lo, hi] (an open end excludes the bound)."""
+    return {"range": (lo, hi, lo_open, hi_open)}
+
+
+def _choice(enum: type[Enum]) -> dict[str, Any]:
+    return {"choices": enum}
+
+
+@dataclass(frozen=True)
+class SignalSettings:
+    """Primary trend signal: votes of EMA fast/slow, RSI extremes and the MACD cross."""
+
+    ema_fast_period: int = field(default=9, metadata=_num(2, 500))
+    ema_slow_period: int = field(default=21, metadata=_num(3, 500))
+    ema_trend_period: int = field(default=50, metadata=_num(5, 1000))
+    rsi_period: int = field(default=14, metadata=_num(2, 200))
+    rsi_oversold: float = field(default=30.0, metadata=_num(0, 100, lo_open=True, hi_open=True))
+    rsi_overbought: float = field(default=70.0, metadata=_num(0, 100, lo_open=True, hi_open=True))
+    macd_fast_period: int = field(default=12, metadata=_num(2, 200))
+    macd_slow_period: int = field(default=26, metadata=_num(3, 400))
+    macd_signal_period: int = field(default=9, metadata=_num(2, 200))
+    ema_vote_weight: float = field(default=1.0, metadata=_num(0, 10))
+    rsi_vote_weight: float = field(default=1.0, metadata=_num(0, 10))
+    macd_vote_weight: float = field(default=1.0, metadata=_num(0, 10))
+    # A direction needs a weighted vote of at least this share of the total weight.
+    min_vote_ratio: float = field(default=0.6, metadata=_num(0, 1, lo_open=True))
+    # Require the 4h trend (EMA fast vs slow on 4h candles) to agree with the direction.
+    use_4h_confirmation: bool = True
+
+    def validate(self) -> None:
+        if not self.ema_fast_period < self.ema_slow_period < self.ema_trend_period:
+            raise ConfigError(
+                "metalabel.signal: ema_fast_period < ema_slow_period < ema_trend_period is "
+                f"required, got {self.ema_fast_period}, {self.ema_slow_period}, "
+                f"{self.ema_trend_period}"
+            )
+        if not self.rsi_oversold < self.rsi_overbought:
+            raise ConfigError(
+                "metalabel.signal: rsi_oversold must be below rsi_overbought, got "
+                f"{self.rsi_oversold} >= {self.rsi_overbought}"
+            )
+        if not self.macd_fast_period < self.macd_slow_period:
+            raise ConfigError(
+                "metalabel.signal: macd_fast_period must be below macd_slow_period, got "
+                f"{self.macd_fast_period} >= {self.macd_slow_period}"
+            )
+        if self.ema_vote_weight + self.rsi_vote_weight + self.macd_vote_weight <= 0:
+            raise ConfigError("metalabel.signal: at least one *_vote_weight must be above 0")
+
+
+@dataclass(frozen=True)
+class RegimeSettings:
+    """Market regime gate: ADX trend strength and ATR volatility ratio."""
+
+    enabled: bool = True
+    adx_period: int = field(default=14, metadata=_num(2, 200))
+    adx_threshold: float = field(default=25.0, metadata=_num(0, 100, lo_open=True, hi_open=True))
+    atr_period: int = field(default=14, metadata=_num(2, 200))
+    atr_mean_candles: int = field(default=50, metadata=_num(5, 5000))
+    # ATR above this multiple of its rolling mean is HIGH_VOLATILITY.
+    high_volatility_atr_ratio: float = field(default=2.0, metadata=_num(1, 20, lo_open=True))
+    high_volatility_size_multiplier: float = field(default=0.5, metadata=_num(0, 1, lo_open=True))
+    momentum_candles: int = field(default=10, metadata=_num(1, 500))
+    allow_ranging: bool = False
+
+
+@dataclass(frozen=True)
+class ExitSettings:
+    """Exit policy as price moves; the strategy trades it and the labeller simulates it."""
+
+    stop_loss_ratio: float = field(default=0.02, metadata=_num(0, 0.5, lo_open=True))
+    take_profit_ratio: float = field(default=0.03, metadata=_num(0, 2, lo_open=True))
+    trailing_enabled: bool = True
+    trailing_activation_ratio: float = field(default=0.01, metadata=_num(0, 1, lo_open=True))
+    trailing_distance_ratio: float = field(default=0.01, metadata=_num(0, 0.5, lo_open=True))
+    exit_on_reversal: bool = True
+    time_exit_enabled: bool = True
+    max_holding_candles: int = field(default=24, metadata=_num(1, 24 * 60))
+
+    def validate(self) -> None:
+        if self.trailing_enabled and self.trailing_distance_ratio >= self.stop_loss_ratio * 10:
+            raise ConfigError(
+                "metalabel.exits.trailing_distance_ratio: must be below 10x stop_loss_ratio, got "
+                f"{self.trailing_distance_ratio} with stop_loss_ratio {self.stop_loss_ratio}"
+            )
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """Trading costs used by the labeller (freqtrade's backtest uses the exchange fee)."""
+
+    # The taker fee of the bundled Bybit market spec (what freqtrade's backtest charges),
+    # paid on entry and on exit.
+    fee_ratio: float = field(default=0.0006, metadata=_num(0, 0.01))
+    base_slippage_ratio: float = field(default=0.0001, metadata=_num(0, 0.01))
+    slippage_volatility_scaled: bool = True
+    include_funding: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Meta-model gate and training settings that are ours rather than FreqAI's."""
+
+    confidence_threshold: float = field(
+        default=0.6, metadata=_num(0, 1, lo_open=True, hi_open=True)
+    )
+    calibration: Calibration = field(default=Calibration.NONE, metadata=_choice(Calibration))
+    early_stopping_rounds: int = field(default=30, metadata=_num(1, 1000))
+    min_training_events: int = field(default=50, metadata=_num(2, 1_000_000))
+    seed: int = field(default=42, metadata=_num(0, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """Leverage; a value above the hard cap of 3 is refused at startup, never clipped."""
+
+    leverage: float = field(default=2.0, metadata=_num(1, LEVERAGE_HARD_CAP))
+
+
+@dataclass(frozen=True)
+class MetalabelConfig:
+    """All of this project's settings; build it with :func:`load_config`."""
+
+    mode: StrategyMode = field(default=StrategyMode.META, metadata=_choice(StrategyMode))
+    signal: SignalSettings = field(default_factory=SignalSettings)
+    regime: RegimeSettings = field(default_factory=RegimeSettings)
+    exits: ExitSettings = field(default_factory=ExitSettings)
+    costs: CostSettings = field(default_factory=CostSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+
+
+T = TypeVar("T")
+
+
+def _describe_range(rng: tuple[float, float, bool, bool]) -> str:
+    lo, hi, lo_open, hi_open = rng
+    return f"{'(' if lo_open else '['}{_plain(lo)}, {_plain(hi)}{')' if hi_open else ']'}"
+
+
+def _plain(number: float) -> str:
+    """1000000 rather than 1e+06, 0.02 rather than 0.020000."""
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
+
+
+def _coerce(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> Any:
+    """Check one scalar against its declared type and range; return the typed value."""
+    if "choices" in meta:
+        enum: type[Enum] = meta["choices"]
+        allowed = [str(member.value) for member in enum]
+        if isinstance(value, enum):
+            return value
+        if not isinstance(value, str) or value not in allowed:
+            raise ConfigError(f"{key}: must be one of {allowed}, got {value!r}")
+        return enum(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+        return value
+    if kind is int:
+        # JSON has no int/float split for 3.0; accept integral floats, reject bools.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: must be a whole number, got {value!r}")
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{key}: must be a whole number, got {value!r}")
+        value = int(value)
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+    if "range" in meta:
+        lo, hi, lo_open, hi_open = meta["range"]
+        below = value <= lo if lo_open else value < lo
+        above = value >= hi if hi_open else value > hi
+        if below or above:
+            raise ConfigError(f"{key}: must be in {_describe_range(meta['range'])}, got {value!r}")
+    return value
+
+
+def _build(cls: type[T], raw: Any, prefix: str) -> T:
+    """Build a settings dataclass from a JSON mapping, rejecting unknown keys."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix}: must be an object, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}.{unknown[0]}: unknown setting; allowed keys are {sorted(fields)}"
+        )
+    hints = get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        kind = hints[name]
+        key = f"{prefix}.{name}"
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = _build(kind, value, key)  # type: ignore[arg-type]
+        else:
+            kwargs[name] = _coerce(key, value, kind, fields[name].metadata)
+    settings = cls(**kwargs)
+    validate = getattr(settings, "validate", None)
+    if validate is not None:
+        validate()
+    return settings
+
+
+def load_config(freqtrade_config: Mapping[str, Any]) -> MetalabelConfig:
+    """Parse and validate the ``metalabel`` block of a freqtrade config dict.
+
+    >>> load_config({}).exits.stop_loss_ratio
+    0.02
+    >>> load_config({"metalabel": {"risk": {"leverage": 5}}})
+    Traceback (most recent call last):
+    ...
+    metalabel.config.ConfigError: metalabel.risk.leverage: must be in [1, 3], got 5.0
+    """
+    return _build(MetalabelConfig, freqtrade_config.get(CONFIG_BLOCK), CONFIG_BLOCK)
+
+
+def settings_reference() -> list[tuple[str, str, str, str]]:
+    """Every setting as (key, type, default, allowed) rows, for the README and the CLI."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def walk(cls: type[Any], prefix: str) -> None:
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kind = hints[f.name]
+            key = f"{prefix}.{f.name}"
+            if dataclasses.is_dataclass(kind):
+                walk(kind, key)  # type: ignore[arg-type]
+                continue
+            default = f.default
+            if isinstance(default, Enum):
+                default = default.value
+            if "choices" in f.metadata:
+                allowed = " / ".join(str(m.value) for m in f.metadata["choices"])
+                type_name = "string"
+            elif "range" in f.metadata:
+                allowed = _describe_range(f.metadata["range"])
+                type_name = kind.__name__
+            else:
+                allowed = "true / false" if kind is bool else ""
+                type_name = kind.__name__
+            rows.append(
+                (
+                    key,
+                    type_name,
+                    repr(default)
+                    if isinstance(default, str)
+                    else str(default).lower()
+                    if isinstance(default, bool)
+                    else str(default),
+                    allowed,
+                )
+            )
+
+    walk(MetalabelConfig, CONFIG_BLOCK)
+    return rows
