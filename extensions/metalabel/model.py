@@ -78,6 +78,9 @@ class MetaLabelModel:
             "subsample": 0.8,
             "colsample_bytree": 0.8,
             "eval_metric": "logloss",
+            # One thread: training sets are a few thousand rows, where OpenMP threads
+            # cost more than they give (and contend with freqtrade's own work).
+            "n_jobs": 1,
             **self.xgb_params,
             # Seed and imbalance weighting are ours: results must be reproducible and a
             # rare "take" class must not be ignored.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +11,9 @@ import pandas as pd
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-if importlib.util.find_spec("metalabel") is None:  # not installed: use the source tree
-    sys.path.insert(0, str(ROOT / "extensions"))
+from metalabel.replay import ReplayServer
 
-from metalabel.replay import ReplayServer  # noqa: E402
-
-BUNDLE_DIR = ROOT / "user_data" / "data" / "bybit" / "futures"
+BUNDLE_DIR = Path(__file__).resolve().parents[2] / "user_data" / "data" / "bybit" / "futures"
 HOUR_MS = 3_600_000
 
 

@@ -1,0 +1,188 @@
+"""The strategy loaded through freqtrade's resolver, on the bundled data, in every mode.
+
+A real freqtrade Exchange object talks to the replay exchange (markets, leverage
+tiers); candles come from the bundled files through freqtrade's DataProvider.
+"""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from freqtrade.configuration import Configuration
+from freqtrade.data.dataprovider import DataProvider
+from freqtrade.data.history import load_pair_history
+from freqtrade.enums import RunMode
+from freqtrade.exceptions import OperationalException
+from freqtrade.misc import deep_merge_dicts
+from freqtrade.persistence import Trade
+from freqtrade.resolvers import ExchangeResolver, StrategyResolver
+
+from metalabel.replay import ReplayServer
+from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_overlay
+
+PAIRS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+
+
+@pytest.fixture(scope="module")
+def replay_url() -> Iterator[str]:
+    with ReplayServer(BUNDLED_DATA) as server:
+        yield server.url
+
+
+def _config(replay_url: str, overrides: dict[str, Any], tmp_dir: Path) -> dict[str, Any]:
+    """freqtrade's own configuration pipeline over config.json + overlays, as the CLI does."""
+    overlay = tmp_dir / "overlay.json"
+    overlay.write_text(json.dumps(deep_merge_dicts(overrides, replay_overlay(replay_url))))
+    args = {
+        "config": [str(MAIN_CONFIG), str(overlay)],
+        "user_data_dir": str(tmp_dir / "user_data"),
+        "datadir": str(BUNDLED_DATA.parent),
+        "strategy_path": str(USER_DATA / "strategies"),
+        "dataformat_ohlcv": "feather",  # the CLI's default, which this dict bypasses
+    }
+    (tmp_dir / "user_data").mkdir(exist_ok=True)
+    return Configuration(args, RunMode.BACKTEST).get_config()
+
+
+def _strategy(replay_url: str, mode: str, tmp_dir: Path) -> Any:
+    overrides: dict[str, Any] = {"metalabel": {"mode": mode}, "freqai": {"enabled": False}}
+    config = _config(replay_url, overrides, tmp_dir)
+    strategy = StrategyResolver.load_strategy(config)
+    exchange = ExchangeResolver.load_exchange(config, validate=False, load_leverage_tiers=False)
+    strategy.dp = DataProvider(config, exchange)
+    return strategy
+
+
+def _signals(strategy: Any, pair: str) -> pd.DataFrame:
+    candles = load_pair_history(
+        pair=pair, timeframe="1h", datadir=BUNDLED_DATA.parent, candle_type="futures"
+    )
+    candles = candles[candles["date"] < "2025-07-01"]
+    analysed = strategy.advise_all_indicators({pair: candles})[pair]
+    return strategy.ft_advise_signals(analysed, {"pair": pair})
+
+
+@pytest.mark.parametrize("mode", ["primary", "primary_regime"])
+@pytest.mark.parametrize("pair", PAIRS)
+def test_entries_in_both_directions_with_named_gates(
+    tmp_path: Path, replay_url: str, mode: str, pair: str
+) -> None:
+    signals = _signals(_strategy(replay_url, mode, tmp_path), pair)
+    assert signals["enter_long"].sum() > 0
+    assert signals["enter_short"].sum() > 0
+    tags = set(signals.loc[signals["enter_long"].eq(1) | signals["enter_short"].eq(1), "enter_tag"])
+    assert tags == {f"{mode}_long", f"{mode}_short"}
+    longs = signals["enter_long"] == 1
+    assert signals.loc[longs, "primary_long"].all()
+    if mode == "primary_regime":
+        assert signals.loc[longs, "regime_ok_long"].all()
+        assert signals.loc[signals["enter_short"] == 1, "regime_ok_short"].all()
+    # the 4h confirmation and the funding features come through the dataprovider
+    assert signals["trend_4h"].notna().sum() > 0
+    assert signals["funding_rate"].abs().sum() > 0
+
+
+def test_regime_filter_only_removes_entries(tmp_path: Path, replay_url: str) -> None:
+    primary = _signals(_strategy(replay_url, "primary", tmp_path), "BTC/USDT:USDT")
+    gated = _signals(_strategy(replay_url, "primary_regime", tmp_path), "BTC/USDT:USDT")
+    assert 0 < gated["enter_long"].sum() < primary["enter_long"].sum()
+    assert not (gated["enter_long"].eq(1) & primary["enter_long"].ne(1)).any()
+
+
+def test_exit_settings_are_converted_for_freqtrade(tmp_path: Path, replay_url: str) -> None:
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    assert strategy.stoploss == pytest.approx(-0.04)  # 2% price move at leverage 2
+    assert strategy.use_custom_stoploss is True
+    assert strategy.trailing_stop is False
+
+
+def test_invalid_metalabel_block_stops_the_strategy_naming_the_key(
+    tmp_path: Path, replay_url: str
+) -> None:
+    config = _config(replay_url, {"metalabel": {"risk": {"leverage": 10}}}, tmp_path)
+    with pytest.raises(OperationalException, match=r"metalabel\.risk\.leverage"):
+        StrategyResolver.load_strategy(config)
+
+
+def _trade(is_short: bool, open_rate: float = 100.0, *, hours_ago: float = 1.0) -> Trade:
+    now = datetime.now(UTC)
+    trade = Trade(
+        pair="BTC/USDT:USDT",
+        open_rate=open_rate,
+        open_date=now - timedelta(hours=hours_ago),
+        amount=1.0,
+        stake_amount=50.0,
+        fee_open=0.0006,
+        fee_close=0.0006,
+        exchange="bybit",
+        is_short=is_short,
+        leverage=2.0,
+        trading_mode="futures",
+    )
+    trade.max_rate = open_rate
+    trade.min_rate = open_rate
+    return trade
+
+
+@pytest.mark.parametrize(
+    ("hours", "expected"),
+    [
+        (23, None),  # still inside the 24-candle holding limit
+        (24, "time_exit"),  # held exactly 24 candles
+    ],
+)
+def test_time_exit(tmp_path: Path, replay_url: str, hours: float, expected: str | None) -> None:
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    trade = _trade(False, hours_ago=hours)
+    now = trade.open_date_utc + timedelta(hours=hours)
+    assert strategy.custom_exit("BTC/USDT:USDT", trade, now, 100.0, 0.0) == expected
+
+
+@pytest.mark.parametrize("is_short", [False, True])
+def test_custom_stoploss_trails_one_percent_behind_the_peak(
+    tmp_path: Path, replay_url: str, is_short: bool
+) -> None:
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    trade = _trade(is_short)
+    now = datetime.now(UTC)
+    # not activated yet: the fixed stop stays
+    assert strategy.custom_stoploss("BTC/USDT:USDT", trade, now, 100.5, 0.0, False) is None
+    # +2% (long) / -2% (short) seen: the stop trails 1% behind the peak
+    if is_short:
+        trade.min_rate, current, stop = 98.0, 98.5, 98.98
+    else:
+        trade.max_rate, current, stop = 102.0, 101.5, 100.98
+    ratio = strategy.custom_stoploss("BTC/USDT:USDT", trade, now, current, 0.0, False)
+    # freqtrade places the stop at current * (1 -/+ ratio / leverage)
+    placed = current * (1 + ratio / 2) if is_short else current * (1 - ratio / 2)
+    assert placed == pytest.approx(stop, rel=1e-9)
+
+
+def test_leverage_hook_returns_the_configured_leverage_and_fails_closed(
+    tmp_path: Path, replay_url: str
+) -> None:
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    now = datetime.now(UTC)
+    assert strategy.leverage("BTC/USDT:USDT", now, 100.0, 1.0, 100.0, None, "long") == 2.0
+    assert strategy.leverage("BTC/USDT:USDT", now, 100.0, 1.0, 1.5, None, "long") == 1.5
+    # an unusable maximum (the exchange did not say) falls back to 1x, not the proposal
+    assert strategy.leverage("BTC/USDT:USDT", now, 100.0, 5.0, float("nan"), None, "long") == 1.0
+
+
+def test_plot_config_names_columns_the_strategy_writes(tmp_path: Path, replay_url: str) -> None:
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    signals = _signals(strategy, "BTC/USDT:USDT")
+    plotted = set(strategy.plot_config["main_plot"])
+    for panel in strategy.plot_config["subplots"].values():
+        plotted |= set(panel)
+    meta_only = {"meta_confidence", "do_predict"}
+    assert plotted - meta_only <= set(signals.columns)
+
+
+def test_data_files_used_are_in_place() -> None:
+    assert Path(BUNDLED_DATA / "BTC_USDT_USDT-4h-futures.feather").exists()
