@@ -175,6 +175,31 @@ CASES = [
              Barrier.PROFIT, 0.04, 1, 2),
         id="long-gap-through-take-profit",
     ),
+    # Exact touches count (100 * 0.98 == 98.0 and 100 * 1.03 == 103.0 in floats):
+    # bar 2 opens exactly at the stop -> exit at that open, held 1 candle ...
+    pytest.param(
+        Case(with_bars((2, (98.0, 98.5, 97.5, 98.0))), LONG, make_exits(),
+             Barrier.LOSS, -0.02, 1, 2),
+        id="open-exactly-at-stop",
+    ),
+    # ... bar 2's low is exactly the stop -> stop inside bar 2, held 2 candles ...
+    pytest.param(
+        Case(with_bars((2, (100.5, 101.0, 98.0, 99.0))), LONG, make_exits(),
+             Barrier.LOSS, -0.02, 2, 2),
+        id="low-exactly-at-stop",
+    ),
+    # ... bar 2 opens exactly at the take-profit -> exit at that open, held 1 ...
+    pytest.param(
+        Case(with_bars((2, (103.0, 103.5, 102.5, 103.0))), LONG, make_exits(),
+             Barrier.PROFIT, 0.03, 1, 2),
+        id="open-exactly-at-take-profit",
+    ),
+    # ... bar 2's high is exactly the take-profit -> inside bar 2, held 2.
+    pytest.param(
+        Case(with_bars((2, (100.5, 103.0, 100.0, 102.5))), LONG, make_exits(),
+             Barrier.PROFIT, 0.03, 2, 2),
+        id="high-exactly-at-take-profit",
+    ),
     # Short, bar 2 opens at 103 > 102: exit at 103, -(103-100)/100 = -3 %.
     pytest.param(
         Case(with_bars((2, (103.0, 103.5, 102.5, 103.0))), SHORT, make_exits(),

@@ -143,24 +143,48 @@ def test_time_exit(tmp_path: Path, replay_url: str, hours: float, expected: str 
     assert strategy.custom_exit("BTC/USDT:USDT", trade, now, 100.0, 0.0) == expected
 
 
-@pytest.mark.parametrize("is_short", [False, True])
-def test_custom_stoploss_trails_one_percent_behind_the_peak(
-    tmp_path: Path, replay_url: str, is_short: bool
+@pytest.mark.parametrize(
+    ("is_short", "peak", "current", "stop"),
+    [
+        (False, 100.5, 100.5, 98.0),  # long, trail not active: the fixed 2% stop
+        (False, 102.0, 101.5, 100.98),  # long, +2% seen: 1% behind the peak
+        (True, 99.5, 99.5, 102.0),  # short, trail not active: the fixed 2% stop
+        (True, 98.0, 98.5, 98.98),  # short, -2% seen: 1% above the trough
+    ],
+)
+def test_custom_stoploss_places_the_fixed_then_the_trailing_stop(
+    tmp_path: Path, replay_url: str, is_short: bool, peak: float, current: float, stop: float
 ) -> None:
     strategy = _strategy(replay_url, "primary", tmp_path)
     trade = _trade(is_short)
-    now = datetime.now(UTC)
-    # not activated yet: the fixed stop stays
-    assert strategy.custom_stoploss("BTC/USDT:USDT", trade, now, 100.5, 0.0, False) is None
-    # +2% (long) / -2% (short) seen: the stop trails 1% behind the peak
     if is_short:
-        trade.min_rate, current, stop = 98.0, 98.5, 98.98
+        trade.min_rate = peak
     else:
-        trade.max_rate, current, stop = 102.0, 101.5, 100.98
+        trade.max_rate = peak
+    now = datetime.now(UTC)
     ratio = strategy.custom_stoploss("BTC/USDT:USDT", trade, now, current, 0.0, False)
     # freqtrade places the stop at current * (1 -/+ ratio / leverage)
     placed = current * (1 + ratio / 2) if is_short else current * (1 - ratio / 2)
     assert placed == pytest.approx(stop, rel=1e-9)
+
+
+def test_custom_roi_is_the_take_profit_move(tmp_path: Path, replay_url: str) -> None:
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    roi = strategy.custom_roi("BTC/USDT:USDT", _trade(False), datetime.now(UTC), 60, None, "long")
+    # 3% price move at 2x, net of 0.06% fees each way (see tests/test_exits.py)
+    assert roi == pytest.approx(2 * (1.03 * (1 - 0.0006) - 1.0006) / 1.0006)
+
+
+def test_hyperopt_parameters_default_to_the_config(tmp_path: Path, replay_url: str) -> None:
+    overrides = {
+        "metalabel": {"mode": "primary", "regime": {"adx_threshold": 30}},
+        "freqai": {"enabled": False},
+    }
+    strategy = StrategyResolver.load_strategy(_config(replay_url, overrides, tmp_path))
+    strategy.ft_bot_start()
+    assert strategy.adx_threshold.value == 30.0
+    assert strategy.stop_loss_ratio.value == 0.02
+    assert strategy.tuned().regime.adx_threshold == 30.0
 
 
 def test_leverage_hook_returns_the_configured_leverage_and_fails_closed(

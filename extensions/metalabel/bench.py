@@ -58,13 +58,18 @@ def synthetic_market(n_candles: int, seed: int = 0) -> SyntheticMarket:
     close = 100.0 * np.exp(np.cumsum(rng.standard_normal(n_candles) * _BAR_VOLATILITY))
     prev_close = np.concatenate(([100.0], close[:-1]))
     open_ = prev_close * np.exp(rng.standard_normal(n_candles) * _GAP_VOLATILITY)
-    high = np.maximum(open_, close) * np.exp(np.abs(rng.standard_normal(n_candles)) * _WICK_VOLATILITY)
-    low = np.minimum(open_, close) * np.exp(-np.abs(rng.standard_normal(n_candles)) * _WICK_VOLATILITY)
+    wick_up = np.abs(rng.standard_normal(n_candles)) * _WICK_VOLATILITY
+    wick_down = np.abs(rng.standard_normal(n_candles)) * _WICK_VOLATILITY
+    high = np.maximum(open_, close) * np.exp(wick_up)
+    low = np.minimum(open_, close) * np.exp(-wick_down)
 
     # A trend-ish signal: sign of an EMA of returns, an event where it is strongest.
-    momentum = pd.Series(np.diff(np.log(close), prepend=np.log(100.0))).ewm(
-        span=_SIGNAL_SPAN_CANDLES
-    ).mean().to_numpy()
+    momentum = (
+        pd.Series(np.diff(np.log(close), prepend=np.log(100.0)))
+        .ewm(span=_SIGNAL_SPAN_CANDLES)
+        .mean()
+        .to_numpy()
+    )
     threshold = np.quantile(np.abs(momentum), 1.0 - _EVENT_SHARE)
     direction = np.where(np.abs(momentum) > threshold, np.sign(momentum), 0.0).astype(np.int8)
 
@@ -80,7 +85,7 @@ def synthetic_market(n_candles: int, seed: int = 0) -> SyntheticMarket:
 
 
 def _head(market: SyntheticMarket, n: int) -> SyntheticMarket:
-    return SyntheticMarket(*(arr[:n] for arr in market))
+    return market._replace(**{name: arr[:n] for name, arr in market._asdict().items()})
 
 
 def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -104,12 +109,27 @@ def _jit_compile_seconds(market: SyntheticMarket, params: labels.LabelParams) ->
     slippage = np.full(n, params["base_slippage_ratio"])
     start = time.perf_counter()
     fresh(
-        tiny.open, tiny.high, tiny.low, tiny.direction, slippage, tiny.funding_rate,
-        params["take_profit_ratio"], params["stop_loss_ratio"], params["trailing_enabled"],
-        params["trailing_activation_ratio"], params["trailing_distance_ratio"],
-        params["exit_on_reversal"], params["time_exit_enabled"], params["max_holding_candles"],
-        params["fee_ratio"], np.full(n, -1, np.int8), np.full(n, np.nan), np.full(n, np.nan),
-        np.zeros(n, np.int8), np.full(n, -1, np.int64), np.full(n, -1, np.int64),
+        tiny.open,
+        tiny.high,
+        tiny.low,
+        tiny.direction,
+        slippage,
+        tiny.funding_rate,
+        params["take_profit_ratio"],
+        params["stop_loss_ratio"],
+        params["trailing_enabled"],
+        params["trailing_activation_ratio"],
+        params["trailing_distance_ratio"],
+        params["exit_on_reversal"],
+        params["time_exit_enabled"],
+        params["max_holding_candles"],
+        params["fee_ratio"],
+        np.full(n, -1, np.int8),
+        np.full(n, np.nan),
+        np.full(n, np.nan),
+        np.zeros(n, np.int8),
+        np.full(n, -1, np.int64),
+        np.full(n, -1, np.int64),
     )
     return time.perf_counter() - start
 

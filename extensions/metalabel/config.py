@@ -158,9 +158,74 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class RiskSettings:
-    """Leverage; a value above the hard cap of 3 is refused at startup, never clipped."""
+    """Sizing and exposure; leverage above the hard cap of 3 is refused, never clipped."""
 
     leverage: float = field(default=2.0, metadata=_num(1, LEVERAGE_HARD_CAP))
+    base_position_ratio: float = field(default=0.02, metadata=_num(0, 1, lo_open=True))
+    max_position_ratio: float = field(default=0.10, metadata=_num(0, 1, lo_open=True))
+    target_daily_volatility_ratio: float = field(default=0.01, metadata=_num(0, 1, lo_open=True))
+    volatility_lookback_days: int = field(default=20, metadata=_num(2, 365))
+    max_volatility_multiplier: float = field(default=2.0, metadata=_num(0, 10, lo_open=True))
+    max_open_positions: int = field(default=3, metadata=_num(1, 50))
+
+    def validate(self) -> None:
+        if self.base_position_ratio > self.max_position_ratio:
+            raise ConfigError(
+                "metalabel.risk.base_position_ratio: must not exceed max_position_ratio, got "
+                f"{self.base_position_ratio} > {self.max_position_ratio}"
+            )
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """Performance guard tiers NORMAL / REDUCED / PAUSED from recent closed trades."""
+
+    enabled: bool = True
+    win_rate_window_trades: int = field(default=20, metadata=_num(2, 1000))
+    reduced_win_rate: float = field(default=0.40, metadata=_num(0, 1))
+    paused_win_rate: float = field(default=0.30, metadata=_num(0, 1))
+    reduced_losing_streak: int = field(default=5, metadata=_num(1, 1000))
+    paused_losing_streak: int = field(default=10, metadata=_num(1, 1000))
+    reduced_drawdown_ratio: float = field(default=0.05, metadata=_num(0, 1, lo_open=True))
+    paused_drawdown_ratio: float = field(default=0.10, metadata=_num(0, 1, lo_open=True))
+    reduced_size_multiplier: float = field(default=0.5, metadata=_num(0, 1, lo_open=True))
+    reduced_threshold_increase: float = field(default=0.1, metadata=_num(0, 0.5))
+    recovery_window_trades: int = field(default=10, metadata=_num(2, 1000))
+    recovery_win_rate: float = field(default=0.45, metadata=_num(0, 1))
+    recovery_drawdown_ratio: float = field(default=0.05, metadata=_num(0, 1, lo_open=True))
+    recovery_winning_streak: int = field(default=3, metadata=_num(1, 1000))
+
+    def validate(self) -> None:
+        if self.paused_win_rate > self.reduced_win_rate:
+            raise ConfigError(
+                "metalabel.guard.paused_win_rate: must not exceed reduced_win_rate, got "
+                f"{self.paused_win_rate} > {self.reduced_win_rate}"
+            )
+        if self.paused_losing_streak < self.reduced_losing_streak:
+            raise ConfigError(
+                "metalabel.guard.paused_losing_streak: must be at least reduced_losing_streak, "
+                f"got {self.paused_losing_streak} < {self.reduced_losing_streak}"
+            )
+        if self.paused_drawdown_ratio < self.reduced_drawdown_ratio:
+            raise ConfigError(
+                "metalabel.guard.paused_drawdown_ratio: must be at least reduced_drawdown_ratio,"
+                f" got {self.paused_drawdown_ratio} < {self.reduced_drawdown_ratio}"
+            )
+
+
+@dataclass(frozen=True)
+class KillSwitchSettings:
+    """Emergency stop: ACTIVE -> TRIPPED, back to ACTIVE only by ``metalabel resume``."""
+
+    enabled: bool = True
+    max_drawdown_ratio: float = field(default=0.15, metadata=_num(0, 1, lo_open=True))
+    max_daily_loss_ratio: float = field(default=0.05, metadata=_num(0, 1, lo_open=True))
+    api_error_limit: int = field(default=10, metadata=_num(1, 10_000))
+    api_error_window_seconds: int = field(default=60, metadata=_num(1, 86_400))
+    low_confidence_enabled: bool = True
+    low_confidence_window_candles: int = field(default=168, metadata=_num(1, 10_000))
+    low_confidence_ratio: float = field(default=0.5, metadata=_num(0, 1, lo_open=True))
+    close_positions: bool = True
 
 
 @dataclass(frozen=True)
@@ -174,6 +239,8 @@ class MetalabelConfig:
     costs: CostSettings = field(default_factory=CostSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
+    guard: GuardSettings = field(default_factory=GuardSettings)
+    kill_switch: KillSwitchSettings = field(default_factory=KillSwitchSettings)
 
 
 T = TypeVar("T")

@@ -73,6 +73,16 @@ def time_exit_due(held_candles: float, exits: ExitSettings) -> bool:
     return exits.time_exit_enabled and held_candles >= exits.max_holding_candles
 
 
+def fixed_stop_price(open_rate: float, *, is_short: bool, exits: ExitSettings) -> float:
+    """The stop-loss price ``stop_loss_ratio`` away from the entry, against the trade.
+
+    >>> fixed_stop_price(100.0, is_short=False, exits=ExitSettings())
+    98.0
+    """
+    move = exits.stop_loss_ratio
+    return round(open_rate * (1 + move if is_short else 1 - move), 12)
+
+
 def trailing_stop_price(
     open_rate: float, peak_rate: float, *, is_short: bool, exits: ExitSettings
 ) -> float | None:

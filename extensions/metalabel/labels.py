@@ -34,8 +34,9 @@ Rules (all implementations below share them; the tests pin each one):
   - Only then is the peak updated with bar k's extreme, so the trailing level that tests
     bar k is set by bars up to k-1: a bar cannot both raise the trailing stop and hit it.
 * Time exit: at the open of bar ``i + 1 + max_holding_candles``, i.e. held exactly
-  ``max_holding_candles`` candles. With time exits off, the search still ends there (at
-  ``horizon_candles``, default ``max_holding_candles``) and an unresolved trade is NaN.
+  ``max_holding_candles`` candles; a reversal due at the same open is named ``reversal``.
+  With time exits off, the search ends at the open of bar ``i + 1 + horizon_candles``
+  (default ``max_holding_candles``) and a trade still open there is NaN.
 * Past the data: if the exit bar would be ``>= n`` the event gets no label (NaN, barrier
   0, holding -1, exit_index -1). A trade that resolves before the end is labelled even if
   its full horizon would run past the data. Rows without an event are NaN too.
@@ -68,8 +69,9 @@ Worked example (long, tp 3 %, sl 2 %, trailing from +1 % at 1 % distance, horizo
     gross 0.485 %, holding_candles 2, exit_index 2, funding of bar 2 only (t_1 < t <= t_2).
 
 Had bars 1 and 2 touched nothing, the time exit is the open of bar 4 = 0 + 1 + 3 (held 3
-candles, funding of bars 2, 3 and 4). A bar 2 with low 97.5 and high 103.5 is a ``loss``
-at 98, and a bar 2 opening at 97.0 is a ``loss`` at 97.0 (gap through the stop).
+candles, funding of bars 2, 3 and 4). With the trail off, a bar 2 with low 97.5 and high
+103.5 is a ``loss`` at 98 (both touched), and a bar 2 opening at 97.0 is a ``loss`` at
+97.0 (gap through the stop).
 
 Three implementations compute the same thing: :func:`label_events_arrays` (a numba kernel,
 used in production), :func:`label_events_loop` (a plain per-event loop, the oracle of the
@@ -200,7 +202,8 @@ def _float_array(name: str, values: ArrayLike, n: int) -> NDArray[np.float64]:
 def _check_range(key: str, value: float, lo: float, hi: float, *, lo_closed: bool = False) -> None:
     ok = (lo <= value if lo_closed else lo < value) and value < hi
     if not ok:
-        raise ValueError(f"{key}: must be in {'[' if lo_closed else '('}{lo:g}, {hi:g}), got {value}")
+        bracket = "[" if lo_closed else "("
+        raise ValueError(f"{key}: must be in {bracket}{lo:g}, {hi:g}), got {value}")
 
 
 def _prepare(
@@ -237,7 +240,8 @@ def _prepare(
     _check_range("take_profit_ratio", params["take_profit_ratio"], 0.0, math.inf)
     _check_range("stop_loss_ratio", params["stop_loss_ratio"], 0.0, 1.0)
     if params["trailing_enabled"]:
-        _check_range("trailing_activation_ratio", params["trailing_activation_ratio"], 0.0, math.inf)
+        activation = params["trailing_activation_ratio"]
+        _check_range("trailing_activation_ratio", activation, 0.0, math.inf)
         _check_range("trailing_distance_ratio", params["trailing_distance_ratio"], 0.0, 1.0)
     _check_range("fee_ratio", params["fee_ratio"], 0.0, 0.5, lo_closed=True)
     _check_range("base_slippage_ratio", params["base_slippage_ratio"], 0.0, 0.5, lo_closed=True)
@@ -269,8 +273,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _jit(fn: F) -> F:
-    """numba.njit with an on-disk cache (``__pycache__``, or numba's user cache if read-only)."""
-    return cast(F, numba.njit(cache=True, nogil=True)(fn))
+    """numba.njit with an on-disk cache, so only the first process of a checkout compiles.
+
+    numba writes the cache to ``__pycache__`` beside this file, or to its user-wide cache
+    directory when that is read-only (installed package), or to ``NUMBA_CACHE_DIR``. If no
+    place is writable, numba refuses ``cache=True`` at import; then compile in memory.
+    """
+    try:
+        return cast(F, numba.njit(cache=True, nogil=True)(fn))
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+        logger.warning("numba cannot cache %s (%s); compiling per process", fn.__name__, exc)
+        return cast(F, numba.njit(cache=False, nogil=True)(fn))
 
 
 def _kernel_impl(
@@ -550,8 +563,10 @@ def label_events_loop(
             if trailing_enabled:
                 activated = peak >= activation if is_long else peak <= activation
                 if activated:
-                    trail = peak * (1.0 - trailing_distance_ratio) if is_long else (
-                        peak * (1.0 + trailing_distance_ratio)
+                    trail = (
+                        peak * (1.0 - trailing_distance_ratio)
+                        if is_long
+                        else (peak * (1.0 + trailing_distance_ratio))
                     )
                     if (trail > fixed_stop) if is_long else (trail < fixed_stop):
                         stop, stop_kind = trail, Barrier.TRAILING
@@ -698,7 +713,8 @@ def label_events_pandas_loop(
         best = (d * favourable).cummax().shift(1, fill_value=d * p0).clip(lower=d * p0)
         peak = d * best
         trail = peak * (1.0 - d * trailing_distance_ratio)
-        use_trail = (d * (peak - activation) >= 0.0) & (d * (trail - fixed) > 0.0) & trailing_enabled
+        activated = d * (peak - activation) >= 0.0
+        use_trail = activated & (d * (trail - fixed) > 0.0) & trailing_enabled
         stop = trail.where(use_trail, fixed)
         stop_kind = pd.Series(np.where(use_trail, _TRAILING, _LOSS), index=path.index)
         offset = pd.Series(np.arange(len(path)), index=path.index)
@@ -715,12 +731,13 @@ def label_events_pandas_loop(
 
         open_exit = gap_stop | gap_tp | reversal | timed
         range_exit = hit_stop | hit_tp
-        first_open = open_exit.index[open_exit].min() if open_exit.any() else None
-        first_range = range_exit.index[range_exit].min() if range_exit.any() else None
-        if first_open is None and first_range is None:
+        never = n  # past every bar: no touch of that kind
+        first_open = int(open_exit.index[open_exit].min()) if open_exit.any() else never
+        first_range = int(range_exit.index[range_exit].min()) if range_exit.any() else never
+        if first_open == never and first_range == never:
             continue
-        if first_range is None or (first_open is not None and first_open <= first_range):
-            k = int(first_open)
+        if first_open <= first_range:  # a bar's open comes before its range
+            k = first_open
             exit_px = float(path.at[k, "open"])
             if gap_stop[k]:
                 code = int(stop_kind[k])
@@ -732,7 +749,7 @@ def label_events_pandas_loop(
                 code = _TIME
             held = k - e
         else:
-            k = int(first_range)
+            k = first_range
             if hit_stop[k]:
                 exit_px, code = float(stop[k]), int(stop_kind[k])
             else:

@@ -8,6 +8,11 @@ hooks compute the package's columns, combine named gates (``primary_long``,
 Modes (``metalabel.mode``): ``primary`` (v1 baseline: signal only), ``primary_regime``
 (signal admitted by the regime filter) and ``meta`` (plus the FreqAI meta-model's
 confidence gate). Only ``meta`` needs ``freqai.enabled``.
+
+Hyperopt: the signal, regime, confidence and barrier settings are freqtrade
+parameters whose defaults come from the ``metalabel`` block. They are applied in
+``populate_entry_trend`` and the exit callbacks, which hyperopt re-runs per epoch; the
+meta-model's own inputs and labels always use the config's values.
 """
 
 import logging
@@ -15,51 +20,51 @@ from datetime import datetime
 from functools import reduce
 
 import pandas as pd
+from pandas import DataFrame
+
 from freqtrade.enums import CandleType
 from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_seconds
 from freqtrade.persistence import Trade
-from freqtrade.strategy import IStrategy, informative, stoploss_from_absolute
-from pandas import DataFrame
+from freqtrade.strategy import (
+    DecimalParameter,
+    IntParameter,
+    IStrategy,
+    informative,
+    merge_informative_pair,
+    stoploss_from_absolute,
+)
 
-from metalabel.config import ConfigError, StrategyMode, load_config
-from metalabel.exits import freqtrade_exit_params, time_exit_due, trailing_stop_price
+from metalabel.config import ConfigError, MetalabelConfig, StrategyMode, load_config
+from metalabel.exits import (
+    fixed_stop_price,
+    freqtrade_exit_params,
+    roi_for_price_move,
+    time_exit_due,
+    trailing_stop_price,
+)
 from metalabel.features import add_features, add_funding_features
 from metalabel.labels import triple_barrier_labels
 from metalabel.model import CLASS_NAMES, TAKE
+from metalabel.params import TUNABLE, parameter_defaults, with_parameters
 from metalabel.regime import classify_regime
 from metalabel.risk import leverage_for_trade
 from metalabel.safety import check_operational_config
 from metalabel.signals import primary_signal, trend_direction
 
+
 logger = logging.getLogger(__name__)
 
 # Meta-model inputs: the package's features, the primary signal and regime scores.
 MODEL_FEATURES = [
-    "rsi",
-    "macd_hist",
-    "stoch_k",
-    "stoch_d",
-    "atr_ratio",
-    "bb_width",
-    "adx",
-    "obv_change",
-    "volume_ratio",
-    "momentum",
-    "hour",
-    "weekday",
-    "volatility_regime",
-    "funding_rate",
-    "funding_rate_change_8h",
-    "funding_rate_trend",
-    "vote_score",
-    "primary_direction",
-    "primary_strength",
-    "adx_score",
-    "atr_ratio_score",
-]
+    "rsi", "macd_hist", "stoch_k", "stoch_d", "atr_ratio", "bb_width", "adx", "obv_change",
+    "volume_ratio", "momentum", "hour", "weekday", "volatility_regime", "funding_rate",
+    "funding_rate_change_8h", "funding_rate_trend", "vote_score", "primary_direction",
+    "primary_strength", "adx_score", "atr_ratio_score",
+]  # fmt: skip
 # Price-relative versions of level indicators, so the model sees scale-free inputs.
 RELATIVE_TO_CLOSE = ["ema_fast", "ema_slow", "ema_trend", "bb_upper", "bb_lower", "atr"]
+CONFIRMATION_TIMEFRAME = "4h"
 
 
 class MetaLabelStrategy(IStrategy):
@@ -71,12 +76,25 @@ class MetaLabelStrategy(IStrategy):
     process_only_new_candles = True
     use_exit_signal = True
     exit_profit_only = False
+    use_custom_roi = True
     # The volatility regime ranks ATR over 720 candles; EMAs and ADX need far less.
     startup_candle_count = 800
 
-    # Placeholders: __init__ replaces them from the metalabel.exits settings.
+    # Replaced in __init__ from the metalabel.exits settings.
     stoploss = -0.04
     minimal_roi = {"0": 0.06}
+
+    # Tunable with `freqtrade hyperopt`; defaults are set from the config in __init__.
+    adx_threshold = DecimalParameter(15.0, 40.0, decimals=1, default=25.0, space="buy")
+    rsi_oversold = IntParameter(15, 40, default=30, space="buy")
+    rsi_overbought = IntParameter(60, 85, default=70, space="buy")
+    ema_vote_weight = DecimalParameter(0.2, 2.0, decimals=1, default=1.0, space="buy")
+    rsi_vote_weight = DecimalParameter(0.2, 2.0, decimals=1, default=1.0, space="buy")
+    macd_vote_weight = DecimalParameter(0.2, 2.0, decimals=1, default=1.0, space="buy")
+    min_vote_ratio = DecimalParameter(0.3, 1.0, decimals=2, default=0.6, space="buy")
+    confidence_threshold = DecimalParameter(0.5, 0.8, decimals=2, default=0.6, space="buy")
+    stop_loss_ratio = DecimalParameter(0.01, 0.04, decimals=3, default=0.02, space="sell")
+    take_profit_ratio = DecimalParameter(0.015, 0.06, decimals=3, default=0.03, space="sell")
 
     plot_config = {
         "main_plot": {
@@ -103,22 +121,33 @@ class MetaLabelStrategy(IStrategy):
     }
 
     def __init__(self, config: dict) -> None:
-        super().__init__(config)
         try:
             self.settings = load_config(config)
             check_operational_config(config, self.settings)
         except ConfigError as err:
             raise OperationalException(f"Invalid configuration: {err}") from err
+        # freqtrade's parameter precedence: parameter file > *_params > defaults.
+        defaults = parameter_defaults(self.settings)
+        self.buy_params = defaults["buy"]
+        self.sell_params = defaults["sell"]
+        super().__init__(config)
         self.mode = self.settings.mode
         params = freqtrade_exit_params(
             self.settings.exits,
             leverage=self.settings.risk.leverage,
             fee_ratio=self.settings.costs.fee_ratio,
         )
+        # The static stop is the safety net until custom_stoploss sets the exact one.
         self.stoploss = params.stoploss
-        self.minimal_roi = params.minimal_roi
-        self.trailing_stop = False  # trailing is done in custom_stoploss
-        self.use_custom_stoploss = params.use_custom_stoploss
+        # ROI comes from custom_roi (the tunable take-profit); minimal_roi only backs it up.
+        self.minimal_roi = {"0": 100.0}
+        self.trailing_stop = False  # trailing happens in custom_stoploss
+        self.use_custom_stoploss = True
+
+    def tuned(self) -> MetalabelConfig:
+        """The config with the current hyperopt parameter values applied."""
+        values = {name: getattr(self, name).value for name in TUNABLE}
+        return with_parameters(self.settings, values)
 
     # ----------------------------------------------------------------- indicators
     def informative_pairs(self):
@@ -127,31 +156,56 @@ class MetaLabelStrategy(IStrategy):
         pairs = self.dp.current_whitelist() if self.dp else []
         return [(pair, self.timeframe, CandleType.FUNDING_RATE) for pair in pairs]
 
-    @informative("4h")
+    @informative(CONFIRMATION_TIMEFRAME)
     def populate_indicators_4h(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """4h confirmation trend (merged without lookahead by the decorator as trend_4h)."""
         features = add_features(dataframe, self.settings.signal, self.settings.regime)
         dataframe["trend"] = trend_direction(features)
         return dataframe
 
+    def _with_trend_4h(self, dataframe: DataFrame, pair: str) -> DataFrame:
+        """Adds trend_4h to FreqAI's own frames, which the decorator does not see.
+
+        The labels must be drawn on the same events the strategy trades, so the model's
+        frame needs the same 4h confirmation, merged the same lookahead-free way.
+        """
+        if "trend_4h" in dataframe.columns or not self.dp:
+            return dataframe
+        candles_4h = self.dp.get_pair_dataframe(pair, CONFIRMATION_TIMEFRAME)
+        if candles_4h is None or candles_4h.empty:
+            return dataframe
+        trend = self.populate_indicators_4h(candles_4h.copy(), {"pair": pair})
+        return merge_informative_pair(
+            dataframe,
+            trend[["date", "trend"]],
+            self.timeframe,
+            CONFIRMATION_TIMEFRAME,
+            ffill=True,
+        )
+
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
-        dataframe = self._signal_columns(dataframe, metadata["pair"])
+        dataframe = self._features(dataframe, metadata["pair"])
         if self.mode is StrategyMode.META:
             dataframe = self.freqai.start(dataframe, metadata, self)
             dataframe["meta_confidence"] = dataframe.get(TAKE, 0.0)
         return dataframe
 
-    def _signal_columns(self, dataframe: DataFrame, pair: str) -> DataFrame:
-        """Features, primary signal and regime for one pair (idempotent)."""
-        if "primary_direction" in dataframe.columns:
+    def _features(self, dataframe: DataFrame, pair: str) -> DataFrame:
+        """Indicators and funding features for one pair (idempotent)."""
+        if "atr_ratio" in dataframe.columns:
             return dataframe
         s = self.settings
         dataframe = add_features(dataframe, s.signal, s.regime)
-        dataframe = add_funding_features(dataframe, self._funding(pair))
+        return add_funding_features(dataframe, self._funding(pair))
+
+    def _signals(self, dataframe: DataFrame, settings: MetalabelConfig) -> DataFrame:
+        """Primary signal and regime columns for the given settings (replacing old ones)."""
         trend_4h = dataframe["trend_4h"] if "trend_4h" in dataframe.columns else None
-        signal = primary_signal(dataframe, s.signal, trend_4h=trend_4h)
-        regime = classify_regime(dataframe, s.regime)
-        return pd.concat([dataframe, signal, regime], axis=1)
+        signal = primary_signal(dataframe, settings.signal, trend_4h=trend_4h)
+        regime = classify_regime(dataframe, settings.regime)
+        computed = pd.concat([signal, regime], axis=1)
+        kept = dataframe.drop(columns=[c for c in computed.columns if c in dataframe.columns])
+        return pd.concat([kept, computed], axis=1)
 
     def _funding(self, pair: str) -> DataFrame | None:
         if not self.dp:
@@ -165,7 +219,9 @@ class MetaLabelStrategy(IStrategy):
     def feature_engineering_standard(
         self, dataframe: DataFrame, metadata: dict, **kwargs
     ) -> DataFrame:
-        dataframe = self._signal_columns(dataframe, metadata["pair"])
+        pair = metadata["pair"]
+        dataframe = self._with_trend_4h(self._features(dataframe, pair), pair)
+        dataframe = self._signals(dataframe, self.settings)
         for column in MODEL_FEATURES:
             dataframe[f"%-{column}"] = dataframe[column].astype("float64")
         for column in RELATIVE_TO_CLOSE:
@@ -174,7 +230,10 @@ class MetaLabelStrategy(IStrategy):
 
     def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs) -> DataFrame:
         """String label on admitted signal rows only; NaN elsewhere, so only they train."""
-        dataframe = self._signal_columns(dataframe, metadata["pair"])
+        if "primary_direction" not in dataframe.columns:
+            pair = metadata["pair"]
+            dataframe = self._with_trend_4h(self._features(dataframe, pair), pair)
+            dataframe = self._signals(dataframe, self.settings)
         events = dataframe["primary_direction"].where(self._admitted(dataframe), 0)
         labels = triple_barrier_labels(
             dataframe,
@@ -196,7 +255,8 @@ class MetaLabelStrategy(IStrategy):
         rates = funding.set_index("date")["open"]
         return dataframe["date"].map(rates).fillna(0.0)
 
-    def _admitted(self, dataframe: DataFrame) -> pd.Series:
+    @staticmethod
+    def _admitted(dataframe: DataFrame) -> pd.Series:
         """Rows whose primary direction the regime filter admits."""
         direction = dataframe["primary_direction"]
         return ((direction > 0) & dataframe["regime_ok_long"]) | (
@@ -205,9 +265,11 @@ class MetaLabelStrategy(IStrategy):
 
     # ----------------------------------------------------------------- signals
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        settings = self.tuned()
+        dataframe = self._signals(dataframe, settings)
         if self.mode is StrategyMode.META:
             dataframe["meta_ok"] = (dataframe["do_predict"] == 1) & (
-                dataframe["meta_confidence"] > self.settings.model.confidence_threshold
+                dataframe["meta_confidence"] > settings.model.confidence_threshold
             )
         for side, primary, regime_ok in (
             ("long", "primary_long", "regime_ok_long"),
@@ -228,6 +290,7 @@ class MetaLabelStrategy(IStrategy):
             dataframe.loc[dataframe["primary_long"], ["exit_short", "exit_tag"]] = (1, "reversal")
         return dataframe
 
+    # ----------------------------------------------------------------- exits
     def custom_exit(
         self,
         pair: str,
@@ -243,6 +306,21 @@ class MetaLabelStrategy(IStrategy):
             return "time_exit"
         return None
 
+    def custom_roi(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        trade_duration: int,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float | None:
+        """Take-profit at a price move of ``take_profit_ratio``, as freqtrade's ROI ratio."""
+        return roi_for_price_move(
+            self.take_profit_ratio.value, trade.leverage or 1.0, self.settings.costs.fee_ratio
+        )
+
     def custom_stoploss(
         self,
         pair: str,
@@ -253,17 +331,16 @@ class MetaLabelStrategy(IStrategy):
         after_fill: bool,
         **kwargs,
     ) -> float | None:
-        """Trail ``trailing_distance_ratio`` behind the best price once it is reached."""
+        """Fixed stop at ``stop_loss_ratio``, tightened by the trailing stop once active."""
         try:
+            exits = self.tuned().exits
+            stop = fixed_stop_price(trade.open_rate, is_short=trade.is_short, exits=exits)
             peak = trade.min_rate if trade.is_short else trade.max_rate
-            stop = trailing_stop_price(
-                trade.open_rate,
-                peak or trade.open_rate,
-                is_short=trade.is_short,
-                exits=self.settings.exits,
+            trail = trailing_stop_price(
+                trade.open_rate, peak or trade.open_rate, is_short=trade.is_short, exits=exits
             )
-            if stop is None:
-                return None  # keep the fixed stop-loss
+            if trail is not None:
+                stop = min(stop, trail) if trade.is_short else max(stop, trail)
             return stoploss_from_absolute(
                 stop, current_rate, is_short=trade.is_short, leverage=trade.leverage
             )
