@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TIMERANGE ?= 20240701-20260721
 PYTEST_ARGS ?=
 
-.PHONY: backtest test test-fast lint typecheck replay check-config settings clean-results
+.PHONY: backtest test test-fast analysis lint typecheck replay check-config settings
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 ## Quick feedback while developing: skips the slow end-to-end tests.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## freqtrade lookahead- and recursive-analysis in every mode; fails on any bias.
+analysis: $(STAMP)
+	$(BIN)/metalabel analysis
 
 lint: $(STAMP)
 	$(BIN)/ruff check extensions tests user_data/strategies user_data/freqaimodels

@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
 from freqtrade.configuration import Configuration
 from freqtrade.data.dataprovider import DataProvider
 from freqtrade.data.history import load_pair_history

@@ -83,11 +83,20 @@ def _cmd_derive_4h(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analysis(args: argparse.Namespace) -> int:
+    from metalabel.analysis import analyse_all
+
+    verdicts = analyse_all(args.timerange, userdir=Path(args.userdir))
+    for verdict in verdicts:
+        print(("PASS " if verdict.ok else "FAIL ") + verdict.line())
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from metalabel.bench import bench_labels, format_figures
+    from metalabel.bench import bench_labels
 
     if args.what == "labels":
-        print(format_figures(bench_labels(n_candles=args.candles)))
+        bench_labels(n_candles=args.candles)  # prints its key=value figures
     return 0
 
 
@@ -128,6 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     derive = sub.add_parser("derive-4h", help="derive 4h candles from the bundled 1h candles")
     derive.add_argument("--data-dir", default=str(BUNDLED_DATA))
     derive.set_defaults(func=_cmd_derive_4h)
+
+    analysis = sub.add_parser(
+        "analysis", help="freqtrade lookahead- and recursive-analysis in every mode"
+    )
+    analysis.add_argument("--timerange", default="20250101-20250601")
+    analysis.add_argument(
+        "--userdir",
+        default=str(USER_DATA / "analysis"),
+        help="scratch user directory (FreqAI models of the analysis go here)",
+    )
+    analysis.set_defaults(func=_cmd_analysis)
 
     bench = sub.add_parser("bench", help="benchmarks, printed as key=value lines")
     bench.add_argument("what", choices=["labels"])

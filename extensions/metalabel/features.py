@@ -55,7 +55,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "sma_fast", "sma_slow", "sma_trend", "ema_fast", "ema_slow", "ema_trend",
     "rsi", "macd", "macd_signal", "macd_hist", "stoch_k", "stoch_d",
     "atr", "atr_mean", "atr_ratio", "bb_upper", "bb_middle", "bb_lower", "bb_width",
-    "adx", "obv", "obv_change", "volume_ratio", "momentum", "volatility_regime",
+    "adx", "obv_change", "volume_ratio", "momentum", "volatility_regime",
     "hour", "weekday",
 )  # fmt: skip
 FUNDING_COLUMNS: tuple[str, ...] = ("funding_rate", "funding_rate_change_8h", "funding_rate_trend")
@@ -199,13 +199,14 @@ def trend_strength(candles: pd.DataFrame, regime: RegimeSettings) -> pd.DataFram
 
 
 def volume_features(candles: pd.DataFrame) -> pd.DataFrame:
-    """OBV, its normalised 24-candle change and volume over its 24-candle mean.
+    """OBV's normalised 24-candle change and volume over its 24-candle mean.
 
     ``obv_change`` is the OBV change over the window divided by the volume traded in it,
     i.e. the signed share of volume in [-1, 1]. A percent change of OBV itself would
     depend on where the loaded history starts (OBV is a running sum from the first
     candle, so backtest and live disagree) and blows up where OBV crosses zero. For the
-    same reason the raw ``obv`` level should not be a model feature.
+    same reason the raw OBV level is not returned at all: freqtrade's recursive-analysis
+    flags it (25 % apart between 800 and 999 startup candles on BTC).
     ``volume_ratio`` includes the current candle in its mean.
     """
     volume = candles["volume"]
@@ -214,7 +215,6 @@ def volume_features(candles: pd.DataFrame) -> pd.DataFrame:
     mean_volume = volume.rolling(VOLUME_MEAN_CANDLES, min_periods=VOLUME_MEAN_CANDLES).mean()
     return pd.DataFrame(
         {
-            "obv": obv,
             "obv_change": safe_divide(obv - obv.shift(OBV_CHANGE_CANDLES), traded),
             "volume_ratio": safe_divide(volume, mean_volume),
         }

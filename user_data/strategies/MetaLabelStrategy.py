@@ -20,8 +20,6 @@ from datetime import datetime
 from functools import reduce
 
 import pandas as pd
-from pandas import DataFrame
-
 from freqtrade.enums import CandleType
 from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_seconds
@@ -34,6 +32,7 @@ from freqtrade.strategy import (
     merge_informative_pair,
     stoploss_from_absolute,
 )
+from pandas import DataFrame
 
 from metalabel.config import ConfigError, MetalabelConfig, StrategyMode, load_config
 from metalabel.exits import (
@@ -51,7 +50,6 @@ from metalabel.regime import classify_regime
 from metalabel.risk import leverage_for_trade
 from metalabel.safety import check_operational_config
 from metalabel.signals import primary_signal, trend_direction
-
 
 logger = logging.getLogger(__name__)
 
