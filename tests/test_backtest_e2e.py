@@ -1,5 +1,8 @@
 """End-to-end: the real ``freqtrade backtesting`` against the replay exchange, offline."""
 
+import re
+
+import pandas as pd
 import pytest
 
 from tests.conftest import BacktestRunner
@@ -42,3 +45,18 @@ def test_make_backtest_range_runs_the_full_walk_forward(backtest: BacktestRunner
         assert len(list(model_dir.glob(f"sub-train-{coin}_*"))) == 25
     assert set(trades["pair"]) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
     assert set(trades["is_short"]) == {True, False}
+
+
+def test_kill_switch_trips_in_a_backtest_and_blocks_later_entries(
+    backtest: BacktestRunner,
+) -> None:
+    tight = {"metalabel": {"mode": "primary", "kill_switch": {"max_drawdown_ratio": 0.002}}}
+    output, trades, _ = backtest("20250101-20250401", overlays=(BASELINE, tight))
+    tripped = re.search(r"\[([0-9T:+-]+)\]\s+KILL SWITCH TRIPPED \(drawdown\)", output)
+    assert tripped, "the backtest log shows when the kill switch tripped"
+    tripped_at = pd.Timestamp(tripped.group(1))
+    assert len(trades) > 0
+    assert (trades["open_date"] <= tripped_at).all(), "no entry after the trip"
+    # whatever was open at the trip was closed by the kill switch at the next candle
+    still_open = trades[trades["close_date"] > tripped_at]
+    assert set(still_open["exit_reason"]) <= {"kill_switch"}

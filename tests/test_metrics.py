@@ -21,7 +21,9 @@ def at(day: float, hour: float = 12.0) -> pd.Timestamp:
     return T0 + pd.Timedelta(days=day, hours=hour)
 
 
-def trades_frame(rows: list[tuple[float, float, float, float]], stake: float = 100.0) -> pd.DataFrame:
+def trades_frame(
+    rows: list[tuple[float, float, float, float]], stake: float = 100.0
+) -> pd.DataFrame:
     """Trades from ``(open_day, close_day, profit_abs, profit_ratio)`` rows (at noon UTC)."""
     return pd.DataFrame(
         {
@@ -223,7 +225,9 @@ def test_trade_metrics_all_winners() -> None:
     assert result.max_drawdown.value == 0.0
     assert result.total_return.value == pytest.approx(0.03)
     returns = [0.0, 0.01, 0.0, 20 / 1010, 0.0]
-    assert result.sharpe.value == pytest.approx(SQRT365 * np.mean(returns) / np.std(returns, ddof=1))
+    assert result.sharpe.value == pytest.approx(
+        SQRT365 * np.mean(returns) / np.std(returns, ddof=1)
+    )
     # open 12:00 day 0 -> 12:00 day 1, and 12:00 day 2 -> 12:00 day 3: 48 of 120 hours
     assert result.exposure.value == pytest.approx(48 / 120)
 

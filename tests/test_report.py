@@ -25,6 +25,7 @@ from metalabel.report import (
     ReportInputError,
     ReportSettings,
     build_report,
+    normalised_trades,
     report_key_paths,
 )
 from metalabel.runner import BUNDLED_DATA, run_backtest
@@ -255,7 +256,7 @@ def test_results_of_another_strategy(results: dict[str, Path], tmp_path: Path) -
 
 def test_swapped_results_directories(results: dict[str, Path], tmp_path: Path) -> None:
     swapped = {**results, "meta": results["primary"], "primary": results["meta"]}
-    with pytest.raises(ReportInputError, match="metalabel.mode='primary', expected 'meta'"):
+    with pytest.raises(ReportInputError, match=r"metalabel\.mode='primary', expected 'meta'"):
         quick_report(swapped, tmp_path)
 
 
@@ -272,7 +273,7 @@ def test_missing_candles(results: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_fold_without_trades_and_no_exported_signals(
-    results: dict[str, Path], tmp_path: Path
+    results: dict[str, Path], built: tuple[dict[str, Any], Path], tmp_path: Path
 ) -> None:
     fold_1 = (pd.Timestamp("2025-01-31", tz="UTC"), pd.Timestamp("2025-03-02", tz="UTC"))
 
@@ -287,6 +288,7 @@ def test_fold_without_trades_and_no_exported_signals(
     out = tmp_path / "out"
     report = quick_report({**results, "primary": primary, "meta": meta}, out)
     json.dumps(report, allow_nan=False)
+    assert report_key_paths(report) == report_key_paths(built[0])  # stable keys
     empty_fold = report["variants"]["primary"]["folds"][1]
     assert empty_fold["trades"] == 0
     assert empty_fold["total_return"] == 0.0
@@ -301,12 +303,13 @@ def test_fold_without_trades_and_no_exported_signals(
 
 
 def test_meta_without_any_trade_is_reported_not_crashed(
-    results: dict[str, Path], tmp_path: Path
+    results: dict[str, Path], built: tuple[dict[str, Any], Path], tmp_path: Path
 ) -> None:
     meta = rewrite_result(results["meta"], tmp_path / "meta", edit=keep_trades(lambda _: False))
     out = tmp_path / "out"
     report = quick_report({**results, "meta": meta}, out)
     json.dumps(report, allow_nan=False)
+    assert report_key_paths(report) == report_key_paths(built[0])  # stable keys
     variant = report["variants"]["meta"]
     assert variant["trades"] == 0
     assert variant["total_return"] == 0.0 and variant["max_drawdown"] == 0.0
@@ -319,3 +322,28 @@ def test_meta_without_any_trade_is_reported_not_crashed(
     assert "constant" in report["null_reasons"]["meta_minus_primary_sharpe.value"]
     assert report["calibration"]["reason"] == "the meta run made no trades"
     assert (out / HTML_NAME).is_file()
+
+
+def test_force_exit_at_the_end_of_the_range_counts_in_the_last_day() -> None:
+    """freqtrade dates the force exit of a still-open trade at the end of the timerange."""
+    start, end = pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-01-03", tz="UTC")
+    trades = pd.DataFrame(
+        {
+            "pair": ["BTC/USDT:USDT"],
+            "open_date": [pd.Timestamp("2025-01-02 16:00", tz="UTC")],
+            "close_date": [end],
+            "profit_abs": [5.0],
+            "profit_ratio": [0.05],
+            "stake_amount": [100.0],
+            "amount": [0.001],
+            "open_rate": [100_000.0],
+            "close_rate": [100_000.0],
+            "fee_open": [0.0006],
+            "fee_close": [0.0006],
+            "is_short": [False],
+            "enter_tag": ["meta_long"],
+        }
+    )
+    clipped = normalised_trades(trades, start, end)
+    assert start <= clipped["close_date"].iloc[0] < end
+    assert trades["close_date"].iloc[0] == end  # input untouched

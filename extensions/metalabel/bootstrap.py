@@ -94,9 +94,7 @@ def total_return_rows(samples: FloatArray) -> FloatArray:
     return out
 
 
-def percentile_interval(
-    statistics: FloatArray, confidence: float = DEFAULT_CONFIDENCE
-) -> Interval:
+def percentile_interval(statistics: FloatArray, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
     """The central ``confidence`` interval of the finite statistics."""
     finite = statistics[np.isfinite(statistics)]
     undefined_share = 1.0 - finite.size / max(statistics.size, 1)

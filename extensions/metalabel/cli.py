@@ -13,9 +13,14 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metalabel.config import ConfigError, load_config, settings_reference
+
+if TYPE_CHECKING:
+    from metalabel.killswitch import KillSwitchStore
 
 logger = logging.getLogger("metalabel")
 
@@ -83,6 +88,44 @@ def _cmd_derive_4h(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kill_switch_store(args: argparse.Namespace) -> KillSwitchStore:
+    from metalabel.killswitch import KillSwitchStore
+
+    raw = json.loads(Path(args.config[0]).read_text()) if Path(args.config[0]).exists() else {}
+    settings = load_config(raw).kill_switch
+    return KillSwitchStore(Path(args.userdir) / settings.state_file)
+
+
+def _cmd_kill(args: argparse.Namespace) -> int:
+    from metalabel.killswitch import KillTrigger
+
+    store = _kill_switch_store(args)
+    state = store.trip(KillTrigger.MANUAL, args.reason, datetime.now(UTC))
+    print(f"kill switch TRIPPED ({state.trigger}): {state.reason}")
+    print(
+        f"state file: {store.path}; a running bot blocks entries and closes positions on "
+        "its next loop; `metalabel resume` resets it"
+    )
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    store = _kill_switch_store(args)
+    before = store.read()
+    store.reset(datetime.now(UTC))
+    print(f"kill switch ACTIVE again (was {before.state}: {before.reason or '-'})")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    state = _kill_switch_store(args).read()
+    print(
+        f"kill switch: {state.state}"
+        + (f" ({state.trigger}: {state.reason})" if state.tripped else "")
+    )
+    return 1 if state.tripped else 0
+
+
 def _cmd_analysis(args: argparse.Namespace) -> int:
     from metalabel.analysis import analyse_all
 
@@ -137,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     derive = sub.add_parser("derive-4h", help="derive 4h candles from the bundled 1h candles")
     derive.add_argument("--data-dir", default=str(BUNDLED_DATA))
     derive.set_defaults(func=_cmd_derive_4h)
+
+    for name, func, text in (
+        ("kill", _cmd_kill, "trip the kill switch of a (running) bot"),
+        ("resume", _cmd_resume, "reset a tripped kill switch"),
+        ("status", _cmd_status, "show the kill switch state (exit code 1 when tripped)"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--userdir", default=str(USER_DATA))
+        command.add_argument("--config", action="append", default=None)
+        if name == "kill":
+            command.add_argument("--reason", default="manual trip from the command line")
+        command.set_defaults(func=func)
 
     analysis = sub.add_parser(
         "analysis", help="freqtrade lookahead- and recursive-analysis in every mode"

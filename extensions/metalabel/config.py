@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from pathlib import PurePosixPath
 from typing import Any, TypeVar, get_type_hints
 
 CONFIG_BLOCK = "metalabel"
@@ -194,6 +195,9 @@ class GuardSettings:
     recovery_win_rate: float = field(default=0.45, metadata=_num(0, 1))
     recovery_drawdown_ratio: float = field(default=0.05, metadata=_num(0, 1, lo_open=True))
     recovery_winning_streak: int = field(default=3, metadata=_num(1, 1000))
+    # A paused bot closes no trades, so nothing could ever lift the pause: after this
+    # many candles without a new PAUSED trigger it steps down to REDUCED on probation.
+    paused_cooldown_candles: int = field(default=24, metadata=_num(1, 10_000))
 
     def validate(self) -> None:
         if self.paused_win_rate > self.reduced_win_rate:
@@ -226,6 +230,17 @@ class KillSwitchSettings:
     low_confidence_window_candles: int = field(default=168, metadata=_num(1, 10_000))
     low_confidence_ratio: float = field(default=0.5, metadata=_num(0, 1, lo_open=True))
     close_positions: bool = True
+    # Relative to freqtrade's user_data directory; read every loop, so `metalabel kill`
+    # and `metalabel resume` act on a running bot.
+    state_file: str = "metalabel_state/kill_switch.json"
+
+    def validate(self) -> None:
+        path = PurePosixPath(self.state_file)
+        if not self.state_file or path.is_absolute() or ".." in path.parts:
+            raise ConfigError(
+                "metalabel.kill_switch.state_file: must be a relative path inside user_data, "
+                f"got {self.state_file!r}"
+            )
 
 
 @dataclass(frozen=True)

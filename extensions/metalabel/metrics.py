@@ -204,8 +204,8 @@ def exposure_ratio(
     length = (end - start) / _NS
     if length <= 0 or len(open_dates) == 0:
         return 0.0
-    lo = _ns(open_dates).clip(_ns_scalar(start), _ns_scalar(end))
-    hi = _ns(close_dates).clip(_ns_scalar(start), _ns_scalar(end))
+    lo = utc_ns(open_dates).clip(_ns_scalar(start), _ns_scalar(end))
+    hi = utc_ns(close_dates).clip(_ns_scalar(start), _ns_scalar(end))
     order = np.argsort(lo, kind="stable")
     lo, hi = lo[order], hi[order]
     # Sorted by start, a trade adds only what lies beyond every earlier trade's end.
@@ -214,7 +214,7 @@ def exposure_ratio(
     return float(covered / length)
 
 
-def _ns(dates: pd.Series) -> npt.NDArray[np.int64]:
+def utc_ns(dates: pd.Series) -> npt.NDArray[np.int64]:
     """UTC nanoseconds since the epoch, whatever the unit of the column."""
     index = pd.DatetimeIndex(pd.to_datetime(dates, utc=True)).as_unit("ns")
     values: npt.NDArray[np.int64] = index.asi8
@@ -276,7 +276,7 @@ class Fold:
 
     @property
     def days(self) -> float:
-        return (self.end - self.start) / ONE_DAY
+        return float((self.end - self.start) / ONE_DAY)
 
 
 def walk_forward_folds(
@@ -290,7 +290,8 @@ def walk_forward_folds(
     if end <= start:
         raise ValueError(f"empty period: start {start} is not before end {end}")
     step = pd.Timedelta(days=fold_days)
-    folds, cursor = [], start
+    folds: list[Fold] = []
+    cursor = start
     while cursor < end:
         folds.append(Fold(len(folds), cursor, min(cursor + step, end)))
         cursor += step

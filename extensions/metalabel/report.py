@@ -125,13 +125,15 @@ def load_run(variant: str, results_dir: Path, *, strategy: str = STRATEGY_NAME) 
         source = results_dir / get_latest_backtest_filename(results_dir)
         stats = load_backtest_stats(source)
     except (ValueError, OSError, FreqtradeException) as err:
-        raise ReportInputError(f"{variant}: no readable backtest result in {results_dir}: {err}")
-    strategies = stats.get("strategy") or {}
+        raise ReportInputError(
+            f"{variant}: no readable backtest result in {results_dir}: {err}"
+        ) from err
+    strategies = stats.get("strategy") if isinstance(stats, dict) else None
+    if not isinstance(strategies, dict):
+        raise ReportInputError(f"{variant}: {source} is not a freqtrade backtest result")
     if strategy not in strategies:
         found = ", ".join(sorted(strategies)) or "no strategy"
-        raise ReportInputError(
-            f"{variant}: {source} holds results of {found}, not of {strategy}"
-        )
+        raise ReportInputError(f"{variant}: {source} holds results of {found}, not of {strategy}")
     result = strategies[strategy]
     settings, from_file = _exported_settings(source)
     if from_file and settings.mode.value != variant:
@@ -139,19 +141,26 @@ def load_run(variant: str, results_dir: Path, *, strategy: str = STRATEGY_NAME) 
             f"{variant}: {source} was run with metalabel.mode={settings.mode.value!r}, "
             f"expected {variant!r} (are the results directories swapped?)"
         )
-    start = pd.Timestamp(int(result["backtest_start_ts"]), unit="ms", tz="UTC")
-    end = pd.Timestamp(int(result["backtest_end_ts"]), unit="ms", tz="UTC")
-    trades = _normalised_trades(load_backtest_data(source, strategy=strategy), start, end)
+    try:
+        start = pd.Timestamp(int(result["backtest_start_ts"]), unit="ms", tz="UTC")
+        end = pd.Timestamp(int(result["backtest_end_ts"]), unit="ms", tz="UTC")
+        starting_balance = float(result["starting_balance"])
+        timeframe = str(result["timeframe"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ReportInputError(f"{variant}: {source} lacks or garbles {err}") from err
+    if starting_balance <= 0:
+        raise ReportInputError(f"{variant}: {source} starts with a balance of {starting_balance}")
+    trades = normalised_trades(load_backtest_data(source, strategy=strategy), start, end)
     signals, signals_reason = _signal_confidence(source, strategy)
     return BacktestRun(
         variant=variant,
         source=source,
         trades=trades,
-        starting_balance=float(result["starting_balance"]),
+        starting_balance=starting_balance,
         stake_currency=str(result.get("stake_currency", "")),
         start=start,
         end=end,
-        timeframe=str(result["timeframe"]),
+        timeframe=timeframe,
         trading_mode=str(result.get("trading_mode", "futures")),
         pairs=tuple(result.get("pairlist") or sorted(set(trades["pair"]))),
         settings=settings,
@@ -175,19 +184,20 @@ def _exported_settings(source: Path) -> tuple[MetalabelConfig, bool]:
         raise ReportInputError(f"{source}: exported config is invalid: {err}") from err
 
 
-def _normalised_trades(trades: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """The trades table with the columns the report uses, closes clipped into the period."""
+def normalised_trades(trades: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The trades table with the columns the report uses, every close inside the period."""
     if trades.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _TRADE_COLUMNS.items()})
     missing = sorted(set(_TRADE_COLUMNS) - set(trades.columns))
     if missing:
         raise ReportInputError(f"backtest trades lack the columns {missing}")
     out = trades.copy()
+    # freqtrade force-exits what is still open at the close of the last candle, dated
+    # ``end`` itself; a microsecond earlier it belongs to the last day and the last fold.
     late = out["close_date"] >= end
     if late.any():
-        # freqtrade force-exits at the last candle, so this means a mismatched timerange.
-        logger.warning("%d trades close at or after %s; counted on the last day", late.sum(), end)
-        out.loc[late, "close_date"] = end - pd.Timedelta(seconds=1)
+        logger.debug("%d trades close at %s (force exit); counted on the last day", late.sum(), end)
+        out.loc[late, "close_date"] = end - pd.Timedelta(microseconds=1)
     return out.sort_values(["close_date", "open_date"], kind="stable").reset_index(drop=True)
 
 
@@ -240,9 +250,7 @@ def load_candles(
             span = (
                 f"{frame['date'].iloc[0]} .. {frame['date'].iloc[-1]}" if len(frame) else "nothing"
             )
-            raise ReportInputError(
-                f"{path} covers {span}, not the report period {start} .. {end}"
-            )
+            raise ReportInputError(f"{path} covers {span}, not the report period {start} .. {end}")
         out[pair] = frame
     return out
 
@@ -268,11 +276,11 @@ def signal_candle_values(
     left = pd.DataFrame(
         {
             "pair": trades["pair"].astype(str).to_numpy(dtype=object),
-            "_t": metrics._ns(trades["open_date"]),
+            "_t": metrics.utc_ns(trades["open_date"]),
             "_row": np.arange(len(trades)),
         }
     ).sort_values("_t", kind="stable")
-    right = table.loc[:, ["pair", *columns]].assign(_t=metrics._ns(table["date"]))
+    right = table.loc[:, ["pair", *columns]].assign(_t=metrics.utc_ns(table["date"]))
     right["pair"] = right["pair"].astype(str).to_numpy(dtype=object)
     merged = pd.merge_asof(
         left,
@@ -327,6 +335,7 @@ class VariantAnalysis:
     trade_returns: np.ndarray
     high_volatility: RegimeView
     doubled_costs: PeriodMetrics
+    legs: pd.DataFrame | None = None  # buy and hold: one round trip per pair
 
 
 @dataclass(frozen=True)
@@ -337,6 +346,7 @@ class Calibration:
     won: np.ndarray
     threshold: float
     reason: str | None  # why it is not available, else None
+    unmatched: int = 0  # meta trades without a signal candle in the export
 
 
 @dataclass(frozen=True)
@@ -402,11 +412,13 @@ def analyse_trades(
     stressed = metrics.stressed_trades(
         trades, fee_multiplier=STRESS_FEE_MULTIPLIER, slippage_ratio=slippage
     )
+    sharpe_ci, total_return_ci = _intervals(run.variant, overall, settings)
     return VariantAnalysis(
         name=run.variant,
         overall=overall,
         folds=metrics.trade_fold_metrics(trades, folds, start_equity),
-        **_intervals(run.variant, overall, settings),
+        sharpe_ci=sharpe_ci,
+        total_return_ci=total_return_ci,
         drawdown_p95=bootstrap.drawdown_percentile(
             trades["profit_abs"],
             start_equity=start_equity,
@@ -422,24 +434,29 @@ def analyse_trades(
     )
 
 
-def _intervals(name: str, overall: PeriodMetrics, settings: ReportSettings) -> dict[str, Interval]:
+def _intervals(
+    name: str, overall: PeriodMetrics, settings: ReportSettings
+) -> tuple[Interval, Interval]:
+    """Block bootstrap intervals of the Sharpe ratio and of the total return."""
     returns = overall.returns.to_numpy(dtype=np.float64)
-    common = {
-        "resamples": settings.bootstrap_resamples,
-        "block_length": settings.bootstrap_block_days,
-        "confidence": settings.confidence,
-    }
+
+    def interval(statistic: bootstrap.RowStatistic, purpose: str) -> Interval:
+        return bootstrap.block_bootstrap_ci(
+            returns,
+            statistic,
+            rng=_rng(settings.seed, name, purpose),
+            resamples=settings.bootstrap_resamples,
+            block_length=settings.bootstrap_block_days,
+            confidence=settings.confidence,
+        )
+
     sharpe_ci = (
         Interval.undefined(overall.sharpe.reason or "")
         if overall.sharpe.value is None
-        else bootstrap.block_bootstrap_ci(
-            returns, bootstrap.sharpe_rows, rng=_rng(settings.seed, name, "sharpe"), **common
-        )
+        else interval(bootstrap.sharpe_rows, "sharpe")
     )
-    total_ci = bootstrap.block_bootstrap_ci(
-        returns, bootstrap.total_return_rows, rng=_rng(settings.seed, name, "return"), **common
-    )
-    return {"sharpe_ci": sharpe_ci, "total_return_ci": total_ci}
+    total_ci = interval(bootstrap.total_return_rows, "return")
+    return sharpe_ci, total_ci
 
 
 def analyse_buy_hold(
@@ -471,11 +488,13 @@ def analyse_buy_hold(
     stressed_path, stressed_legs = metrics.buy_and_hold(
         dict(candles), fee_ratio=stressed_fee, **period
     )
+    sharpe_ci, total_return_ci = _intervals(BUY_HOLD, overall, settings)
     return VariantAnalysis(
         name=BUY_HOLD,
         overall=overall,
         folds=fold_metrics,
-        **_intervals(BUY_HOLD, overall, settings),
+        sharpe_ci=sharpe_ci,
+        total_return_ci=total_return_ci,
         drawdown_p95=Metric.undefined(
             "buy and hold is one position per pair: there is no trade order to shuffle"
         ),
@@ -484,6 +503,7 @@ def analyse_buy_hold(
             "buy and hold enters once, at the start: no entries by regime"
         ),
         doubled_costs=metrics.mark_to_market_metrics(stressed_path, stressed_legs, **period),
+        legs=legs,
     )
 
 
@@ -502,7 +522,13 @@ def calibration_data(run: BacktestRun) -> Calibration:
     if not known.any():
         return Calibration(empty, empty, threshold, "no meta trade matched a signal candle")
     won = (run.trades["profit_abs"].to_numpy(dtype=np.float64) > 0)[known]
-    return Calibration(matched.to_numpy()[known], won.astype(np.float64), threshold, None)
+    return Calibration(
+        matched.to_numpy()[known],
+        won.astype(np.float64),
+        threshold,
+        None,
+        unmatched=int((~known).sum()),
+    )
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -526,7 +552,7 @@ class _Nulls:
 
 
 def _iso(moment: pd.Timestamp) -> str:
-    return pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _period_json(nulls: _Nulls, path: str, period: PeriodMetrics) -> dict[str, Any]:
@@ -588,9 +614,7 @@ def _variant_json(nulls: _Nulls, analysis: VariantAnalysis) -> dict[str, Any]:
         "trades": stressed.trades,
         **{
             name: nulls.value(f"{path}.stress.doubled_costs.{name}", stressed.metric(name))
-            for name in (
-                "sharpe", "sortino", "profit_factor", "max_drawdown", "win_rate", "total_return",
-            )  # fmt: skip
+            for name in _STRESS_METRICS
         },
         "total_return_change": nulls.value(
             f"{path}.stress.doubled_costs.total_return_change",
@@ -617,6 +641,9 @@ def _variant_json(nulls: _Nulls, analysis: VariantAnalysis) -> dict[str, Any]:
     return out
 
 
+_STRESS_METRICS = ("sharpe", "sortino", "profit_factor", "max_drawdown", "win_rate", "total_return")
+
+
 def _sort_key(period: PeriodMetrics) -> float:
     value = period.total_return.value
     return math.inf if value is None else value
@@ -629,28 +656,20 @@ def _difference(a: Metric, b: Metric) -> Metric:
 
 
 def _calibration_json(nulls: _Nulls, cal: Calibration, bins: int) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "available": cal.reason is None,
-        "reason": cal.reason,
-        "variant": "meta",
-        "trades": int(cal.confidence.size),
-        "confidence_threshold": cal.threshold,
-        "brier_score": None,
-        "bins": [],
-    }
-    if cal.reason is not None:
-        nulls.reasons["calibration.brier_score"] = cal.reason
-        return out
-    out["brier_score"] = nulls.value(
-        "calibration.brier_score", Metric.of(float(np.mean((cal.confidence - cal.won) ** 2)))
+    """Reliability table of the meta trades; the same keys whether or not it is available."""
+    brier = (
+        Metric.undefined(cal.reason)
+        if cal.reason is not None
+        else Metric.of(float(np.mean((cal.confidence - cal.won) ** 2)))
     )
     edges = calibration_edges(cal.threshold, bins)
     which = np.clip(np.searchsorted(edges, cal.confidence, side="right") - 1, 0, bins - 1)
+    table = []
     for i in range(bins):
         member = which == i
         n = int(member.sum())
-        empty = Metric.undefined("no meta trade in this confidence bin")
-        out["bins"].append(
+        empty = Metric.undefined(cal.reason or "no meta trade in this confidence bin")
+        table.append(
             {
                 "lo": float(edges[i]),
                 "hi": float(edges[i + 1]),
@@ -665,7 +684,16 @@ def _calibration_json(nulls: _Nulls, cal: Calibration, bins: int) -> dict[str, A
                 ),
             }
         )
-    return out
+    return {
+        "available": cal.reason is None,
+        "reason": cal.reason,
+        "variant": "meta",
+        "trades": int(cal.confidence.size),
+        "unmatched_trades": cal.unmatched,
+        "confidence_threshold": cal.threshold,
+        "brier_score": nulls.value("calibration.brier_score", brier),
+        "bins": table,
+    }
 
 
 def calibration_edges(threshold: float, bins: int) -> np.ndarray:
@@ -775,6 +803,7 @@ def build_report(
         settings=settings,
     )
     calibration = calibration_data(meta)
+    legs = analyses[BUY_HOLD].legs
 
     nulls = _Nulls()
     data_files = [
@@ -813,6 +842,10 @@ def build_report(
             "calibration_bins": settings.calibration_bins,
         },
         "variants": {name: _variant_json(nulls, analyses[name]) for name in VARIANTS},
+        "buy_hold_pairs": [
+            {"pair": str(leg.pair), "total_return": float(leg.profit_ratio)}
+            for leg in (legs.itertuples() if legs is not None else ())
+        ],
         "meta_minus_primary_sharpe": _sharpe_difference(nulls, analyses, settings),
         "calibration": _calibration_json(nulls, calibration, settings.calibration_bins),
     }
@@ -870,15 +903,21 @@ def write_report(
 def report_key_paths(report: Mapping[str, Any]) -> list[str]:
     """Every key path of a report, as the README documents them.
 
-    Variant names become ``<variant>``, list items ``[]``; ``null_reasons`` (keyed by the
-    paths of null values) and ``generated_from.results`` are listed as single keys.
+    Variant names become ``<variant>``, the metric names under ``fold_summary``
+    ``<metric>``, list items ``[]``; ``null_reasons`` (keyed by the paths of null values)
+    and ``generated_from.results`` (keyed by variant) are listed as single keys.
     """
     paths: set[str] = set()
 
     def walk(node: Any, prefix: str) -> None:
         if isinstance(node, Mapping):
             for key, value in node.items():
-                name = "<variant>" if prefix == "variants" else key
+                if prefix == "variants":
+                    name = "<variant>"
+                elif prefix.endswith(".fold_summary"):
+                    name = "<metric>"
+                else:
+                    name = key
                 path = f"{prefix}.{name}" if prefix else name
                 paths.add(path)
                 if path not in ("null_reasons", "generated_from.results"):
@@ -949,8 +988,7 @@ def _fold_plot(analyses: Mapping[str, VariantAnalysis]) -> str:
         x = np.arange(len(analysis.folds)) + offset * width
         for row, metric in enumerate(("total_return", "sharpe")):
             values = [
-                np.nan if (v := fold.metric(metric).value) is None else v
-                for fold in analysis.folds
+                np.nan if (v := fold.metric(metric).value) is None else v for fold in analysis.folds
             ]
             axes[row, 0].bar(x, values, width, label=name, color=COLOURS.get(name))
     labels = [f"{f.start:%Y-%m-%d}" for f in next(iter(analyses.values())).folds]
@@ -958,7 +996,7 @@ def _fold_plot(analyses: Mapping[str, VariantAnalysis]) -> str:
         axes[row, 0].set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45)
         axes[row, 0].set_title(title)
         axes[row, 0].axhline(0, color="black", linewidth=0.8)
-        axes[row, 0].legend()
+        axes[row, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         axes[row, 0].grid(alpha=0.3, axis="y")
     return _png(figure)
 
@@ -1030,8 +1068,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 _SUMMARY = (
-    ("trades", "Trades", "int"), ("sharpe", "Sharpe", "num"), ("sharpe_ci95", "Sharpe 95% CI", "num"),
-    ("sortino", "Sortino", "num"), ("profit_factor", "Profit factor", "num"),
+    ("trades", "Trades", "int"), ("sharpe", "Sharpe", "num"),
+    ("sharpe_ci95", "Sharpe 95% CI", "num"), ("sortino", "Sortino", "num"),
+    ("profit_factor", "Profit factor", "num"),
     ("max_drawdown", "Max DD", "pct"), ("max_drawdown_p95_mc", "Max DD p95 (MC)", "pct"),
     ("win_rate", "Win rate", "pct"), ("win_loss_ratio", "Avg win / avg loss", "num"),
     ("total_return", "Total return", "pct"), ("total_return_ci95", "Return 95% CI", "pct"),
@@ -1054,7 +1093,7 @@ img { max-width: 100%; } code, pre { background: #f6f6f6; }
 """
 
 _METHOD = """\
-E_d      = B0 + sum(profit_abs of trades closed on or before UTC day d)   (a day without trades: return 0)
+E_d      = B0 + sum(profit_abs of trades closed on or before UTC day d)  (no trade: return 0)
 r_d      = E_d / E_(d-1) - 1,   E_(-1) = B0
 Sharpe   = sqrt(365) * mean(r) / std(r, ddof=1)
 Sortino  = sqrt(365) * mean(r) / sqrt(sum(min(r_d, 0)^2) / (n - 1))
@@ -1102,8 +1141,8 @@ def render_html(
             if diff["ci95_excludes_zero"]
             else "The interval includes 0: no evidence of a difference."
             if diff["ci95_excludes_zero"] is not None
-            else "No interval: " + esc(report["null_reasons"].get(
-                "meta_minus_primary_sharpe.ci95", "not computable"))
+            else "No interval: "
+            + esc(report["null_reasons"].get("meta_minus_primary_sharpe.ci95", "not computable"))
         )
         + "</p>",
         "<h2>Summary (whole timerange)</h2>",
@@ -1124,8 +1163,12 @@ def render_html(
             _table(
                 ["Fold", "Start", "End", *(label for _, label, _ in _FOLD)],
                 [
-                    [str(f["index"]), f["start"][:10], f["end"][:10],
-                     *(_fmt(f[key], kind) for key, _, kind in _FOLD)]  # fmt: skip
+                    [
+                        str(f["index"]),
+                        f["start"][:10],
+                        f["end"][:10],
+                        *(_fmt(f[key], kind) for key, _, kind in _FOLD),
+                    ]
                     for f in variant["folds"]
                 ],
             )
@@ -1135,8 +1178,11 @@ def render_html(
             _table(
                 ["Across folds", "mean", "std", "min", "max", "folds"],
                 [
-                    [key, *(_fmt(summary[key][s], kind) for s in ("mean", "std", "min", "max")),
-                     str(summary[key]["folds"])]  # fmt: skip
+                    [
+                        key,
+                        *(_fmt(summary[key][s], kind) for s in ("mean", "std", "min", "max")),
+                        str(summary[key]["folds"]),
+                    ]
                     for key, _, kind in _FOLD
                 ],
             )
@@ -1179,9 +1225,16 @@ def render_html(
     parts.append(
         _table(
             [
-                "Variant", "High-vol trades", "HV win rate", "HV PF", "HV return contribution",
-                "Worst fold (return)", "2x costs: return", "2x costs: Sharpe", "2x costs: max DD",
-            ],  # fmt: skip
+                "Variant",
+                "High-vol trades",
+                "HV win rate",
+                "HV PF",
+                "HV return contribution",
+                "Worst fold (return)",
+                "2x costs: return",
+                "2x costs: Sharpe",
+                "2x costs: max DD",
+            ],
             stress_rows,
         )
     )

@@ -16,14 +16,16 @@ meta-model's own inputs and labels always use the config's values.
 """
 
 import logging
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 from functools import reduce
+from pathlib import Path
 
 import pandas as pd
-from freqtrade.enums import CandleType
+from freqtrade.enums import CandleType, RunMode
 from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_seconds
-from freqtrade.persistence import Trade
+from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import (
     DecimalParameter,
     IntParameter,
@@ -43,13 +45,16 @@ from metalabel.exits import (
     trailing_stop_price,
 )
 from metalabel.features import add_features, add_funding_features
+from metalabel.killswitch import install_api_error_handler
 from metalabel.labels import triple_barrier_labels
 from metalabel.model import CLASS_NAMES, TAKE
 from metalabel.params import TUNABLE, parameter_defaults, with_parameters
 from metalabel.regime import classify_regime
 from metalabel.risk import leverage_for_trade
+from metalabel.riskdesk import ClosedTrade, Notice, RiskDesk
 from metalabel.safety import check_operational_config
 from metalabel.signals import primary_signal, trend_direction
+from metalabel.sizing import daily_volatility
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ MODEL_FEATURES = [
 # Price-relative versions of level indicators, so the model sees scale-free inputs.
 RELATIVE_TO_CLOSE = ["ema_fast", "ema_slow", "ema_trend", "bb_upper", "bb_lower", "atr"]
 CONFIRMATION_TIMEFRAME = "4h"
+RISK_ERROR_LOCK = "metalabel risk evaluation failed"
 
 
 class MetaLabelStrategy(IStrategy):
@@ -298,6 +304,12 @@ class MetaLabelStrategy(IStrategy):
         current_profit: float,
         **kwargs,
     ) -> str | bool | None:
+        try:
+            if self.risk.flatten:
+                return "kill_switch"
+        except Exception:  # an unknown kill-switch state is treated as tripped
+            logger.exception("kill-switch check failed for %s; closing the position", pair)
+            return "kill_switch"
         held_seconds = (current_time - trade.open_date_utc).total_seconds()
         held_candles = held_seconds / timeframe_to_seconds(self.timeframe)
         if time_exit_due(held_candles, self.settings.exits):
@@ -347,6 +359,183 @@ class MetaLabelStrategy(IStrategy):
             return None
 
     # ----------------------------------------------------------------- risk
+    # Every risk hook fails closed: freqtrade's callback wrapper would turn an exception
+    # into "enter", "proposed stake" or "leverage 1", so each hook catches its own.
+    def bot_start(self, **kwargs) -> None:
+        live = self.config.get("runmode") in (RunMode.LIVE, RunMode.DRY_RUN)
+        user_data = Path(self.config["user_data_dir"]) if live else None
+        candle = timedelta(seconds=timeframe_to_seconds(self.timeframe))
+        self.risk = RiskDesk.for_run(self.settings, user_data=user_data, candle=candle)
+        if self.risk.api_errors is not None:
+            install_api_error_handler(self.risk.api_errors)
+        self._refusals: dict[str, str] = {}
+
+    def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        try:
+            notices = self.risk.on_loop(
+                current_time,
+                equity=self._equity(),
+                closed=self._closed_trades(),
+                starting_equity=self.wallets.get_starting_balance() if self.wallets else 0.0,
+                confidence=self._model_confidence() if self.risk.api_errors else None,
+            )
+        except Exception:
+            logger.exception("risk evaluation failed; blocking entries for one candle")
+            candle = timedelta(seconds=timeframe_to_seconds(self.timeframe))
+            notices = [
+                Notice(
+                    logging.ERROR,
+                    "Risk evaluation failed: no entries this candle.",
+                    lock_until=current_time + candle,
+                    lock_reason=RISK_ERROR_LOCK,
+                )
+            ]
+        for notice in notices:
+            self._apply(notice, current_time)
+
+    def _apply(self, notice: Notice, current_time: datetime) -> None:
+        # The candle time leads, so a backtest log shows when it happened.
+        logger.log(notice.level, "[%s] %s", current_time.isoformat(), notice.message)
+        if self.dp:
+            self.dp.send_msg(notice.message, always_send=True)
+        if notice.unlock_reason:
+            self.unlock_reason(notice.unlock_reason)
+        if notice.lock_until and notice.lock_reason:
+            self.lock_pair("*", notice.lock_until, notice.lock_reason)
+
+    def _equity(self) -> float:
+        """Starting balance + closed profit + unrealised profit at the latest close."""
+        if not self.wallets:
+            return math.nan
+        equity = self.wallets.get_starting_balance()
+        equity += sum(t.close_profit_abs or 0.0 for t in Trade.get_trades_proxy(is_open=False))
+        for trade in Trade.get_trades_proxy(is_open=True):
+            rate = self._latest(trade.pair, "close")
+            if rate is not None and math.isfinite(rate):
+                equity += trade.calc_profit(rate)
+        return float(equity)
+
+    def _closed_trades(self) -> list[ClosedTrade]:
+        return [
+            ClosedTrade(t.close_profit_abs or 0.0, t.close_date_utc)
+            for t in Trade.get_trades_proxy(is_open=False)
+            if t.close_date is not None
+        ]
+
+    def _latest(self, pair: str, column: str) -> float | None:
+        if not self.dp:
+            return None
+        dataframe, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
+        if dataframe is None or dataframe.empty or column not in dataframe.columns:
+            return None
+        value = dataframe[column].iloc[-1]
+        return float(value) if value is not None else None
+
+    def _confidence(self, pair: str) -> float | None:
+        """The meta-model's latest confidence for the pair; None when no model is used."""
+        if self.mode is not StrategyMode.META:
+            return None
+        value = self._latest(pair, "meta_confidence")
+        return value if value is not None and math.isfinite(value) else 0.0
+
+    def _model_confidence(self) -> float | None:
+        """The best confidence across pairs at the latest candle (for the kill switch)."""
+        if self.mode is not StrategyMode.META or not self.dp:
+            return None
+        values = [self._confidence(pair) or 0.0 for pair in self.dp.current_whitelist()]
+        return max(values) if values else None
+
+    def _refuse_once(self, pair: str, kind: str, reason: str) -> None:
+        """Log a refusal when its kind changes for the pair, not on every candle."""
+        if self._refusals.get(pair) != kind:
+            self._refusals[pair] = kind
+            logger.info("Entry on %s refused: %s", pair, reason)
+
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> bool:
+        try:
+            open_positions = [
+                (t.pair, "short" if t.is_short else "long")
+                for t in Trade.get_trades_proxy(is_open=True)
+            ]
+            decision = self.risk.entry(
+                pair=pair,
+                side=side,
+                open_positions=open_positions,
+                confidence=self._confidence(pair),
+                equity=self._equity(),
+            )
+        except Exception:
+            logger.exception("confirm_trade_entry failed for %s; no trade", pair)
+            return False
+        if not decision.allowed:
+            self._refuse_once(pair, str(decision.check), decision.reason)
+            return False
+        self._refusals.pop(pair, None)
+        return True
+
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float:
+        try:
+            dataframe, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
+            volatility = daily_volatility(
+                dataframe["close"], self.settings.risk.volatility_lookback_days
+            ).iloc[-1]
+            regime = dataframe["regime_size_multiplier"].iloc[-1]
+            decision = self.risk.stake(
+                equity=self._equity(),
+                confidence=self._confidence(pair),
+                daily_volatility=float(volatility),
+                regime_multiplier=float(regime),
+                leverage=leverage,
+                min_stake=min_stake,
+                max_stake=max_stake,
+            )
+        except Exception:
+            logger.exception("custom_stake_amount failed for %s; stake 0", pair)
+            return 0.0
+        if not decision.allowed:
+            self._refuse_once(pair, "stake", f"stake 0: {decision.reason}")
+        return decision.stake_amount
+
+    def check_entry_timeout(
+        self, pair: str, trade: Trade, order: Order, current_time: datetime, **kwargs
+    ) -> bool:
+        """Cancel pending entry orders once the kill switch has tripped."""
+        try:
+            return self.risk.tripped
+        except Exception:
+            logger.exception("check_entry_timeout failed for %s; cancelling", pair)
+            return True
+
+    def order_filled(
+        self, pair: str, trade: Trade, order: Order, current_time: datetime, **kwargs
+    ) -> None:
+        """Record the guard tier a trade was opened under (shown in FreqUI's trade view)."""
+        if order.ft_order_side == trade.entry_side and self.risk.guard is not None:
+            trade.set_custom_data("guard_tier", str(self.risk.guard.tier))
+
     def leverage(
         self,
         pair: str,

@@ -1,0 +1,207 @@
+"""The strategy's risk hooks with in-memory trades: each refusal, and failing closed."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from freqtrade.data.history import load_pair_history
+from freqtrade.enums import CandleType
+from freqtrade.persistence import LocalTrade, PairLocks, Trade
+from freqtrade.wallets import Wallets
+
+from metalabel.guard import GuardDecision, GuardTier
+from metalabel.killswitch import KillTrigger
+from metalabel.runner import BUNDLED_DATA
+from tests.test_strategy import _strategy, replay_url  # noqa: F401  (fixture)
+
+NOW = datetime(2025, 6, 30, 23, tzinfo=UTC)
+
+
+@pytest.fixture
+def bt_trades() -> Iterator[None]:
+    """freqtrade's backtest trade lists and locks (no database), emptied around each test."""
+    Trade.use_db = False
+    PairLocks.use_db = False
+    PairLocks.timeframe = "1h"
+    LocalTrade.reset_trades()
+    PairLocks.reset_locks()
+    yield
+    LocalTrade.reset_trades()
+    PairLocks.reset_locks()
+    Trade.use_db = True
+    PairLocks.use_db = True
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory, replay_url: str) -> dict[str, Any]:  # noqa: F811
+    """The two pairs analysed once, up to NOW, by a strategy in primary mode."""
+    strategy = _strategy(replay_url, "primary", tmp_path_factory.mktemp("analysed"))
+    frames = {}
+    for pair in ("BTC/USDT:USDT", "ETH/USDT:USDT"):
+        candles = load_pair_history(
+            pair=pair, timeframe="1h", datadir=BUNDLED_DATA.parent, candle_type="futures"
+        )
+        candles = candles[(candles["date"] <= NOW) & (candles["date"] > NOW - timedelta(days=90))]
+        frame = strategy.advise_all_indicators({pair: candles})[pair]
+        frames[pair] = strategy.ft_advise_signals(frame, {"pair": pair})
+    return frames
+
+
+@pytest.fixture
+def strategy(
+    tmp_path: Path,
+    replay_url: str,  # noqa: F811
+    bt_trades: None,
+    analysed: dict[str, Any],
+) -> Any:
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    strategy.wallets = Wallets(strategy.config, strategy.dp._exchange)
+    strategy.ft_bot_start()
+    for pair, analysed_frame in analysed.items():
+        strategy.dp._set_cached_df(pair, "1h", analysed_frame, CandleType.FUTURES)
+        # "now" is NOW, as in a backtest
+        strategy.dp._set_dataframe_max_index(pair, len(analysed_frame))
+    return strategy
+
+
+def _open(pair: str, *, is_short: bool = False, rate: float = 100.0) -> Trade:
+    trade = Trade(
+        pair=pair,
+        open_rate=rate,
+        open_date=NOW - timedelta(hours=2),
+        amount=0.001,
+        stake_amount=rate * 0.001 / 2,
+        fee_open=0.0006,
+        fee_close=0.0006,
+        exchange="bybit",
+        is_short=is_short,
+        leverage=2.0,
+        trading_mode="futures",
+        is_open=True,
+    )
+    LocalTrade.add_bt_trade(trade)
+    return trade
+
+
+def _confirm(strategy: Any, pair: str = "BTC/USDT:USDT", side: str = "long") -> bool:
+    return strategy.confirm_trade_entry(pair, "market", 0.001, 60000.0, "GTC", NOW, None, side)
+
+
+def test_an_ordinary_entry_is_confirmed(strategy: Any) -> None:
+    assert _confirm(strategy) is True
+
+
+def test_refused_when_the_kill_switch_is_tripped(strategy: Any) -> None:
+    strategy.risk.store.trip(KillTrigger.MANUAL, "test", NOW)
+    assert _confirm(strategy) is False
+    assert strategy.risk.flatten is True
+    trade = _open("BTC/USDT:USDT")
+    assert strategy.custom_exit("BTC/USDT:USDT", trade, NOW, 100.0, 0.0) == "kill_switch"
+
+
+def test_refused_when_the_guard_is_paused(strategy: Any) -> None:
+    strategy.risk.guard = GuardDecision(GuardTier.PAUSED, "test", size_multiplier=0.0)
+    assert _confirm(strategy) is False
+
+
+def test_refused_at_max_open_positions(strategy: Any) -> None:
+    for pair, short in (("ETH/USDT:USDT", False), ("ETH/USDT:USDT", True), ("SOL", False)):
+        _open(pair, is_short=short)
+    assert _confirm(strategy) is False
+
+
+def test_refused_for_a_second_position_in_the_same_direction(strategy: Any) -> None:
+    _open("BTC/USDT:USDT", is_short=False)
+    assert _confirm(strategy, side="long") is False
+
+
+def test_refused_when_the_drawdown_limit_is_hit(strategy: Any) -> None:
+    strategy.risk.store.record_equity(20_000.0, NOW)  # peak twice today's equity
+    assert _confirm(strategy) is False
+
+
+def test_a_refusal_is_logged_once(strategy: Any, caplog: pytest.LogCaptureFixture) -> None:
+    strategy.risk.guard = GuardDecision(GuardTier.PAUSED, "test", size_multiplier=0.0)
+    for _ in range(3):
+        _confirm(strategy)
+    assert sum("refused" in r.message for r in caplog.records) == 1
+
+
+def test_confirm_fails_closed_on_an_exception(strategy: Any, monkeypatch: Any) -> None:
+    def boom(**_: Any) -> None:
+        raise RuntimeError("broken risk desk")
+
+    monkeypatch.setattr(strategy.risk, "entry", boom)
+    assert _confirm(strategy) is False
+
+
+def _stake(strategy: Any, **overrides: Any) -> float:
+    args: dict[str, Any] = dict(
+        pair="ETH/USDT:USDT",
+        current_time=NOW,
+        current_rate=2500.0,
+        proposed_stake=100.0,
+        min_stake=12.5,
+        max_stake=9000.0,
+        leverage=2.0,
+        entry_tag=None,
+        side="long",
+    )
+    args.update(overrides)
+    return float(strategy.custom_stake_amount(**args))
+
+
+def test_stake_is_volatility_scaled_and_capped(strategy: Any) -> None:
+    stake = _stake(strategy)
+    # at most 10% of the 10,000 USDT account as notional, at 2x leverage
+    assert 0 < stake <= 10_000 * 0.10 / 2
+
+
+def test_stake_is_zero_when_the_guard_pauses(strategy: Any) -> None:
+    strategy.risk.guard = GuardDecision(GuardTier.PAUSED, "test", size_multiplier=0.0)
+    assert _stake(strategy) == 0.0
+
+
+def test_stake_fails_closed_on_an_exception(strategy: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(strategy, "_equity", lambda: 1 / 0)
+    assert _stake(strategy) == 0.0
+
+
+def test_leverage_fails_closed(strategy: Any, monkeypatch: Any) -> None:
+    def boom(*_: Any) -> float:
+        raise RuntimeError("broken")
+
+    # the strategy module is loaded from a file by freqtrade: patch its globals
+    monkeypatch.setitem(type(strategy).leverage.__globals__, "leverage_for_trade", boom)
+    assert strategy.leverage("BTC/USDT:USDT", NOW, 1.0, 3.0, 100.0, None, "long") == 1.0
+
+
+def test_bot_loop_trips_on_drawdown_and_locks_entries(strategy: Any) -> None:
+    strategy.risk.store.record_equity(20_000.0, NOW - timedelta(hours=1))
+    strategy.bot_loop_start(current_time=NOW)
+    assert strategy.risk.tripped
+    assert strategy.is_pair_locked("BTC/USDT:USDT", candle_date=NOW)
+
+
+def test_bot_loop_fails_closed_when_risk_evaluation_breaks(strategy: Any, monkeypatch: Any) -> None:
+    def boom(*_: Any, **__: Any) -> None:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(strategy.risk, "on_loop", boom)
+    strategy.bot_loop_start(current_time=NOW)
+    assert strategy.is_pair_locked("ETH/USDT:USDT", candle_date=NOW)
+
+
+def test_guard_reduces_after_five_losses(strategy: Any) -> None:
+    for hours in range(5):
+        trade = _open("ETH/USDT:USDT")
+        trade.close_date = NOW - timedelta(hours=10 - hours)
+        trade.close_profit_abs = -1.0
+        trade.is_open = False
+        LocalTrade.close_bt_trade(trade)
+    strategy.bot_loop_start(current_time=NOW)
+    assert strategy.risk.guard.tier is GuardTier.REDUCED
+    assert pd.notna(strategy.risk.guard.reason)
