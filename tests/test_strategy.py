@@ -54,6 +54,7 @@ def _strategy(replay_url: str, mode: str, tmp_dir: Path) -> Any:
     strategy = StrategyResolver.load_strategy(config)
     exchange = ExchangeResolver.load_exchange(config, validate=False, load_leverage_tiers=False)
     strategy.dp = DataProvider(config, exchange)
+    strategy.ft_bot_start()  # freqtrade calls it before any callback
     return strategy
 
 

@@ -59,7 +59,6 @@ def strategy(
 ) -> Any:
     strategy = _strategy(replay_url, "primary", tmp_path)
     strategy.wallets = Wallets(strategy.config, strategy.dp._exchange)
-    strategy.ft_bot_start()
     for pair, analysed_frame in analysed.items():
         strategy.dp._set_cached_df(pair, "1h", analysed_frame, CandleType.FUTURES)
         # "now" is NOW, as in a backtest

@@ -42,15 +42,46 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from metalabel.runner import run_backtest
+    """The walk-forward backtest of the product and its baselines, then the report."""
+    from metalabel.report import ReportInputError, build_report, headline
+    from metalabel.runner import VARIANT_OVERLAYS, current_commit, run_backtest
 
     configs = [Path(c) for c in args.config]
     for config in configs:
         _check_config_file(config)
-    result = run_backtest(
-        args.timerange, configs=configs, userdir=Path(args.userdir), data_dir=Path(args.data_dir)
-    )
-    return result.returncode
+    reports = Path(args.reports)
+    results_dirs = {}
+    variants = ["meta"] if args.meta_only else list(VARIANT_OVERLAYS)
+    for variant in variants:
+        print(f"\n=== freqtrade backtesting: {variant} ({args.timerange}) ===", flush=True)
+        results_dirs[variant] = reports / "runs" / variant
+        result = run_backtest(
+            args.timerange,
+            configs=configs,
+            overlays=VARIANT_OVERLAYS[variant],
+            userdir=Path(args.userdir),
+            data_dir=Path(args.data_dir),
+            results_dir=results_dirs[variant],
+        )
+        if result.returncode != 0:
+            print(f"freqtrade backtesting ({variant}) failed with exit code {result.returncode}")
+            return result.returncode
+    if args.meta_only:
+        return 0
+    try:
+        report = build_report(
+            results_dirs,
+            timerange=args.timerange,
+            candles_dir=Path(args.data_dir),
+            out_dir=reports,
+            commit=current_commit(),
+        )
+    except ReportInputError as err:
+        print(f"walk-forward report not written: {err}")
+        return 1
+    print(headline(report))
+    print(f"wrote {reports / 'walkforward.json'} and {reports / 'walkforward.html'}")
+    return 0
 
 
 def _check_config_file(path: Path) -> None:
@@ -144,7 +175,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA
+    from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, PROJECT_ROOT, USER_DATA
 
     parser = argparse.ArgumentParser(prog="metalabel", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -168,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--config", action="append", default=None)
     backtest.add_argument("--userdir", default=str(USER_DATA))
     backtest.add_argument("--data-dir", default=str(BUNDLED_DATA))
+    backtest.add_argument("--reports", default=str(PROJECT_ROOT / "reports"))
+    backtest.add_argument(
+        "--meta-only", action="store_true", help="only the meta variant, no report"
+    )
     backtest.set_defaults(func=_cmd_backtest)
 
     check = sub.add_parser("check-config", help="validate the metalabel block of configs")

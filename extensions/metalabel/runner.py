@@ -151,3 +151,34 @@ def run_backtest(
         data_dir=data_dir,
         capture=capture,
     )
+
+
+# The product and its baselines: same data, same costs, same period (DESIGN.md).
+BASELINE_OFF = {"freqai": {"enabled": False}}
+VARIANT_OVERLAYS: dict[str, tuple[dict[str, Any], ...]] = {
+    "meta": (),
+    "primary": (BASELINE_OFF, {"metalabel": {"mode": "primary"}}),
+    "primary_regime": (BASELINE_OFF, {"metalabel": {"mode": "primary_regime"}}),
+}
+
+
+def current_commit() -> str:
+    """The checked-out commit (with ``-dirty`` for uncommitted changes), or "unknown"."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}-dirty" if dirty else head

@@ -55,6 +55,7 @@ from metalabel.riskdesk import ClosedTrade, Notice, RiskDesk
 from metalabel.safety import check_operational_config
 from metalabel.signals import primary_signal, trend_direction
 from metalabel.sizing import daily_volatility
+from metalabel.training_report import LabelLedger
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +249,7 @@ class MetaLabelStrategy(IStrategy):
             funding_rate=self._funding_at_bar(dataframe, metadata["pair"]),
         )
         dataframe["&-label"] = labels["label"]
+        LabelLedger.record(metadata["pair"], dataframe["date"], labels)
         self.freqai.class_names = list(CLASS_NAMES)
         return dataframe
 
