@@ -48,6 +48,7 @@ from metalabel.features import add_features, add_funding_features
 from metalabel.killswitch import install_api_error_handler
 from metalabel.labels import triple_barrier_labels
 from metalabel.model import CLASS_NAMES, TAKE
+from metalabel.model_features import model_feature_columns
 from metalabel.params import TUNABLE, parameter_defaults, with_parameters
 from metalabel.regime import classify_regime
 from metalabel.risk import leverage_for_trade
@@ -59,15 +60,6 @@ from metalabel.training_report import LabelLedger
 
 logger = logging.getLogger(__name__)
 
-# Meta-model inputs: the package's features, the primary signal and regime scores.
-MODEL_FEATURES = [
-    "rsi", "macd_hist", "stoch_k", "stoch_d", "atr_ratio", "bb_width", "adx", "obv_change",
-    "volume_ratio", "momentum", "hour", "weekday", "volatility_regime", "funding_rate",
-    "funding_rate_change_8h", "funding_rate_trend", "vote_score", "primary_direction",
-    "primary_strength", "adx_score", "atr_ratio_score",
-]  # fmt: skip
-# Price-relative versions of level indicators, so the model sees scale-free inputs.
-RELATIVE_TO_CLOSE = ["ema_fast", "ema_slow", "ema_trend", "bb_upper", "bb_lower", "atr"]
 CONFIRMATION_TIMEFRAME = "4h"
 RISK_ERROR_LOCK = "metalabel risk evaluation failed"
 
@@ -227,11 +219,10 @@ class MetaLabelStrategy(IStrategy):
         pair = metadata["pair"]
         dataframe = self._with_trend_4h(self._features(dataframe, pair), pair)
         dataframe = self._signals(dataframe, self.settings)
-        for column in MODEL_FEATURES:
-            dataframe[f"%-{column}"] = dataframe[column].astype("float64")
-        for column in RELATIVE_TO_CLOSE:
-            dataframe[f"%-{column}_to_close"] = dataframe[column] / dataframe["close"] - 1
-        return dataframe
+        features = model_feature_columns(dataframe)
+        return pd.concat(
+            [dataframe.drop(columns=features.columns, errors="ignore"), features], axis=1
+        )
 
     def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs) -> DataFrame:
         """String label on admitted signal rows only; NaN elsewhere, so only they train."""
