@@ -347,3 +347,12 @@ def test_force_exit_at_the_end_of_the_range_counts_in_the_last_day() -> None:
     clipped = normalised_trades(trades, start, end)
     assert start <= clipped["close_date"].iloc[0] < end
     assert trades["close_date"].iloc[0] == end  # input untouched
+
+
+def test_readme_documents_exactly_the_written_keys(built: tuple[dict[str, Any], Path]) -> None:
+    report, _ = built
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Walk-forward report", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    documented = {line.strip() for line in block.splitlines() if line.strip()}
+    assert documented == set(report_key_paths(report))
