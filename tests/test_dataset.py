@@ -1,32 +1,38 @@
 """The tuning data set is the frame the strategy's FreqAI hooks build, row for row."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from metalabel.config import MetalabelConfig
 from metalabel.dataset import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
-from metalabel.model_features import model_feature_columns
+from metalabel.model_features import MODEL_FEATURES, RELATIVE_TO_CLOSE
 from metalabel.runner import BUNDLED_DATA
 from metalabel.training_report import LabelLedger, training_row_dates
 from tests.test_strategy import _strategy
 from tests.test_strategy import replay_url as replay_url  # noqa: F401 - pytest fixture
 
 
-def _hooks_frame(strategy: object, candles: pd.DataFrame, pair: str) -> pd.DataFrame:
-    """What FreqAI trains on: the strategy's hooks, then FreqAI's row filter."""
+def _slice(candles: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
+    inside = (candles["date"] >= start) & (candles["date"] < end)
+    return candles[inside].reset_index(drop=True)
+
+
+def _hooks_frame(strategy: Any, candles: pd.DataFrame, pair: str) -> pd.DataFrame:
+    """What FreqAI trains on: the strategy's two hooks, then FreqAI's training-row filter."""
     metadata = {"pair": pair}
-    frame = strategy.feature_engineering_standard(candles.copy(), metadata)  # type: ignore[attr-defined]
-    frame = strategy.set_freqai_targets(frame, metadata)  # type: ignore[attr-defined]
-    kept = frame.loc[frame["date"].isin(training_row_dates(frame))].reset_index(drop=True)
-    return kept
+    frame = strategy.feature_engineering_standard(candles.copy(), metadata)
+    frame = strategy.set_freqai_targets(frame, metadata)
+    return frame.loc[frame["date"].isin(training_row_dates(frame))].reset_index(drop=True)
 
 
 @pytest.mark.parametrize(
     ("pair", "start", "end"),
     [
-        ("BTC/USDT:USDT", "2024-03-01", "2024-07-01"),  # starts cold: warm-up rows drop out
+        ("BTC/USDT:USDT", "2024-03-01", "2024-07-01"),  # cold start: warm-up rows drop out
         ("ETH/USDT:USDT", "2025-01-15", "2025-05-01"),
     ],
 )
@@ -34,42 +40,47 @@ def test_labelled_events_equal_the_strategy_hooks(
     tmp_path: Path, replay_url: str, pair: str, start: str, end: str
 ) -> None:
     bundle = load_bundle(BUNDLED_DATA, pair)
-    candles = bundle.candles_1h
-    candles = candles[(candles["date"] >= start) & (candles["date"] < end)].reset_index(drop=True)
-    strategy = _strategy(replay_url, "meta", tmp_path)
+    candles = _slice(bundle.candles_1h, start, end)
+    # the hooks do not depend on the mode; "meta" would need FreqAI itself
+    strategy = _strategy(replay_url, "primary_regime", tmp_path)
 
     expected = _hooks_frame(strategy, candles, pair)
-    events = labelled_events(candles, bundle.candles_4h, bundle.funding, bundle_settings(strategy))
+    events = labelled_events(candles, bundle.candles_4h, bundle.funding, strategy.settings)
 
     assert len(events) > 50
     assert events["date"].tolist() == expected["date"].tolist()
     features = [c for c in expected.columns if c.startswith("%")]
     assert [c for c in events.columns if c.startswith("%")] == features
-    pd.testing.assert_frame_equal(events[features], expected[features])
+    pd.testing.assert_frame_equal(events[features], expected[features], check_exact=True)
     assert events[LABEL_COLUMN].tolist() == expected["&-label"].tolist()
+    # the strategy records each event's outcome for the training report
     recorded = LabelLedger.lookup(pair, expected["date"].tolist())["net_return"]
     np.testing.assert_array_equal(events[RETURN_COLUMN].to_numpy(), recorded.to_numpy())
 
 
-def bundle_settings(strategy: object) -> object:
-    return strategy.settings  # type: ignore[attr-defined]
-
-
 def test_rows_are_admitted_labelled_events_with_finite_features() -> None:
     bundle = load_bundle(BUNDLED_DATA, "BTC/USDT:USDT")
-    candles = bundle.candles_1h.iloc[:2500]
-    from metalabel.config import MetalabelConfig
-
+    candles = _slice(bundle.candles_1h, "2024-01-01", "2024-05-01")
     events = labelled_events(candles, bundle.candles_4h, bundle.funding, MetalabelConfig())
+
+    features = [f"%-{c}" for c in MODEL_FEATURES] + [f"%-{c}_to_close" for c in RELATIVE_TO_CLOSE]
+    assert list(events.columns) == ["date", *features, LABEL_COLUMN, RETURN_COLUMN]
     assert set(events[LABEL_COLUMN]) == {"take", "skip"}
     assert events["%-primary_direction"].isin([-1.0, 1.0]).all()
-    assert np.isfinite(events[RETURN_COLUMN]).all()
-    # a take is a trade that paid after costs
-    assert (events.loc[events[LABEL_COLUMN] == "take", RETURN_COLUMN] > 0).all()
+    assert np.isfinite(events[features + [RETURN_COLUMN]].to_numpy()).all()
+    # "take" is a trade that paid after costs
+    assert (events[LABEL_COLUMN].eq("take") == events[RETURN_COLUMN].gt(0)).all()
     assert events["date"].is_monotonic_increasing
-    assert list(events.columns) == [
-        "date",
-        *model_feature_columns(pd.DataFrame()).columns,
-        LABEL_COLUMN,
-        RETURN_COLUMN,
-    ] or len(events.columns) > 3
+
+
+def test_without_funding_or_4h_candles_the_rows_still_come() -> None:
+    bundle = load_bundle(BUNDLED_DATA, "ETH/USDT:USDT")
+    candles = _slice(bundle.candles_1h, "2024-06-01", "2024-09-01")
+    settings = MetalabelConfig()
+    empty = bundle.funding.iloc[:0]
+    confirmed = labelled_events(candles, bundle.candles_4h, empty, settings)
+    unconfirmed = labelled_events(candles, bundle.candles_4h.iloc[:0], empty, settings)
+    assert (confirmed["%-funding_rate"] == 0.0).all()
+    # the 4h trend only ever vetoes signals
+    assert 0 < len(confirmed) < len(unconfirmed)
+    assert set(confirmed["date"]) <= set(unconfirmed["date"])

@@ -214,3 +214,19 @@ def training_row_dates(frame: pd.DataFrame) -> pd.Series:
     columns = [c for c in frame.columns if c.startswith(("%", "&"))]
     values = frame[columns].replace([np.inf, -np.inf], np.nan)
     return frame.loc[values.notna().all(axis=1), "date"].reset_index(drop=True)
+
+
+def purge_label_horizon(frame: pd.DataFrame, horizon_candles: int) -> pd.DataFrame:
+    """A copy whose labels of the last ``horizon_candles + 1`` rows are NaN.
+
+    An event at row i is entered at i+1 and resolved by i+1+horizon at the latest, so
+    its label may read candles after the training window's end, i.e. the period the
+    model then predicts. Purging them keeps every model's training strictly before its
+    window (the walk-forward promise). Worked example: 10 rows, horizon 2 -> rows 7, 8
+    and 9 lose their labels (row 7 may exit at the open of row 10).
+    """
+    purged = frame.copy()
+    labels = [c for c in purged.columns if c.startswith("&")]
+    cut = max(len(purged) - horizon_candles - 1, 0)
+    purged.loc[purged.index[cut:], labels] = np.nan
+    return purged

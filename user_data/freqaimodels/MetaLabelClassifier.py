@@ -28,6 +28,7 @@ from metalabel.training_report import (
     LabelLedger,
     calibration_table,
     holdout_metrics,
+    purge_label_horizon,
     threshold_sweep,
     training_row_dates,
     write_artifacts,
@@ -40,6 +41,10 @@ class MetaLabelClassifier(BaseClassifierModel):
     """XGBoost meta-model on string labels "skip"/"take"; "take" is the confidence."""
 
     def train(self, unfiltered_df: DataFrame, pair: str, dk: FreqaiDataKitchen, **kwargs) -> Any:
+        settings = load_config(self.config)
+        # A label looks up to max_holding_candles ahead, past the end of the training
+        # window into the period this model will predict: purge those events.
+        unfiltered_df = purge_label_horizon(unfiltered_df, settings.exits.max_holding_candles)
         # fit() sees features and labels only, re-indexed; keep the candle dates of the rows
         # FreqAI will train on (it drops rows with a missing feature or label, in order).
         self._window = (unfiltered_df["date"].iloc[0], unfiltered_df["date"].iloc[-1])
