@@ -13,7 +13,7 @@ from metalabel.model_features import MODEL_FEATURES, RELATIVE_TO_CLOSE
 from metalabel.runner import BUNDLED_DATA
 from metalabel.training_report import LabelLedger, training_row_dates
 from tests.test_strategy import _strategy
-from tests.test_strategy import replay_url as replay_url  # noqa: F401 - pytest fixture
+from tests.test_strategy import replay_url as replay_url  # the pytest fixture
 
 
 def _slice(candles: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
@@ -67,7 +67,7 @@ def test_rows_are_admitted_labelled_events_with_finite_features() -> None:
     assert list(events.columns) == ["date", *features, LABEL_COLUMN, RETURN_COLUMN]
     assert set(events[LABEL_COLUMN]) == {"take", "skip"}
     assert events["%-primary_direction"].isin([-1.0, 1.0]).all()
-    assert np.isfinite(events[features + [RETURN_COLUMN]].to_numpy()).all()
+    assert np.isfinite(events[[*features, RETURN_COLUMN]].to_numpy()).all()
     # "take" is a trade that paid after costs
     assert (events[LABEL_COLUMN].eq("take") == events[RETURN_COLUMN].gt(0)).all()
     assert events["date"].is_monotonic_increasing

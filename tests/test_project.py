@@ -81,6 +81,8 @@ def test_shipped_config_is_safe_by_default() -> None:
     assert config["api_server"]["password"] == ""
     assert config["api_server"]["listen_ip_address"] == "127.0.0.1"
     assert config["telegram"] == {"enabled": False, "token": "", "chat_id": ""}
+    # freqtrade looks fiat rates up on CoinGecko at startup: an offline bot must not
+    assert "fiat_display_currency" not in config
 
 
 def test_gitignore_keeps_secrets_and_artifacts_out() -> None:

@@ -403,10 +403,22 @@ class MetaLabelStrategy(IStrategy):
         equity = self.wallets.get_starting_balance()
         equity += sum(t.close_profit_abs or 0.0 for t in Trade.get_trades_proxy(is_open=False))
         for trade in Trade.get_trades_proxy(is_open=True):
-            rate = self._latest(trade.pair, "close")
+            rate = self._current_rate(trade.pair)
             if rate is not None and math.isfinite(rate):
                 equity += trade.calc_profit(rate)
         return float(equity)
+
+    def _current_rate(self, pair: str) -> float | None:
+        """The latest price: the ticker while trading, the last candle's close in backtests
+        (a closed candle is up to an hour old; a crash must not wait for the next one)."""
+        if self.dp and self.dp.runmode in (RunMode.LIVE, RunMode.DRY_RUN):
+            try:
+                last = self.dp.ticker(pair).get("last")
+                if last:
+                    return float(last)
+            except Exception:  # fall back to the candle; the kill switch counts API errors
+                logger.warning("no ticker for %s; valuing it at the last candle", pair)
+        return self._latest(pair, "close")
 
     def _closed_trades(self) -> list[ClosedTrade]:
         return [

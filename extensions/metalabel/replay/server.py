@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from metalabel.replay.clock import Clock, HistoricalClock, make_clock
+from metalabel.replay.faults import Faults
 from metalabel.replay.data import (
     DEFAULT_MARKETS_FILE,
     INTERVALS,
@@ -111,6 +112,7 @@ class ReplayExchange:
     def __init__(self, bundle: dict[str, Instrument], clock: Clock) -> None:
         self.bundle = bundle
         self.clock = clock
+        self.faults = Faults()
         clock.anchor(data_end_ms(bundle))
 
     # -- request plumbing -------------------------------------------------------------------
@@ -154,7 +156,8 @@ class ReplayExchange:
         return list(self.bundle.values())
 
     def _visible(self, candles: Candles) -> Candles:
-        return candles.shifted(self.clock.offset_ms).as_of(self.clock.now_ms())
+        visible = candles.shifted(self.clock.offset_ms).as_of(self.clock.now_ms())
+        return self.faults.prices(visible)
 
     # -- endpoints --------------------------------------------------------------------------
 

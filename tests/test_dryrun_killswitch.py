@@ -1,0 +1,106 @@
+"""An in-process dry-run bot against the replay exchange's live clock: the kill switch
+trips on a real (replayed) price drop, flattens, blocks entries, survives a restart and
+only `metalabel resume` lifts it."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freqtrade.configuration import Configuration
+from freqtrade.enums import RunMode, State
+from freqtrade.freqtradebot import FreqtradeBot
+from freqtrade.misc import deep_merge_dicts
+from freqtrade.persistence import PairLocks, Trade
+
+from metalabel.killswitch import KillSwitchStore
+from metalabel.replay import ReplayServer
+from metalabel.replay.clock import LiveClock
+from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_overlay
+
+PAIR = "BTC/USDT:USDT"
+# A 1.5 % drop stays inside the 2 % stop-loss, so only the kill switch can close the
+# position; the limit is tiny because one minimum-size position barely moves the account.
+KILL_SWITCH = {"max_drawdown_ratio": 0.00005, "low_confidence_enabled": False}
+
+
+@pytest.fixture
+def replay() -> Iterator[ReplayServer]:
+    with ReplayServer(BUNDLED_DATA, clock=LiveClock(lead_hours=720)) as server:
+        yield server
+
+
+def _bot(replay: ReplayServer, userdir: Path) -> FreqtradeBot:
+    overlay = deep_merge_dicts(
+        {
+            "freqai": {"enabled": False},
+            "api_server": {"enabled": False},
+            "metalabel": {"mode": "primary", "kill_switch": KILL_SWITCH},
+        },
+        replay_overlay(replay.url),
+    )
+    overlay_file = userdir / "overlay.json"
+    overlay_file.write_text(json.dumps(overlay))
+    args: dict[str, Any] = {
+        "config": [str(MAIN_CONFIG), str(overlay_file)],
+        "user_data_dir": str(userdir),
+        "datadir": str(userdir / "data"),
+        "strategy_path": str(USER_DATA / "strategies"),
+        "db_url": f"sqlite:///{userdir / 'trades.sqlite'}",
+        "dry_run": True,
+    }
+    bot = FreqtradeBot(Configuration(args, RunMode.DRY_RUN).get_config())
+    bot.state = State.RUNNING
+    bot.startup()
+    return bot
+
+
+@pytest.mark.slow
+def test_kill_switch_trips_flattens_and_persists_across_a_restart(
+    replay: ReplayServer, tmp_path: Path
+) -> None:
+    userdir = tmp_path / "user_data"
+    userdir.mkdir()
+    store = KillSwitchStore(userdir / "metalabel_state" / "kill_switch.json")
+
+    bot = _bot(replay, userdir)
+    bot.process()
+    assert bot.execute_entry(PAIR, 50.0, is_short=False)
+    assert len(Trade.get_open_trades()) == 1
+
+    replay.exchange.faults.crash(0.985, from_ms=0)  # the market drops 1.5 %
+    bot.process()  # sees the drop in its candles
+    bot.process()  # risk evaluation trips, custom_exit flattens
+    assert store.read().tripped
+    assert store.read().trigger == "drawdown"
+    closed = Trade.get_trades_proxy(is_open=False)
+    assert [t.exit_reason for t in closed] == ["kill_switch"]
+    assert not Trade.get_open_trades()
+    assert PairLocks.is_global_lock(side="long")
+    assert not bot.execute_entry("ETH/USDT:USDT", 50.0, is_short=False)
+    bot.cleanup()
+
+    # a restarted bot reads the state file: still tripped, still no entries
+    replay.exchange.faults.clear()
+    bot = _bot(replay, userdir)
+    bot.process()
+    assert store.read().tripped
+    assert not bot.execute_entry("ETH/USDT:USDT", 50.0, is_short=False)
+
+    # only an explicit resume lifts it, and the running bot notices on its next loop
+    resume = subprocess.run(
+        [sys.executable, "-m", "metalabel.cli", "resume", "--userdir", str(userdir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert resume.returncode == 0, resume.stderr
+    bot.process()
+    assert not store.read().tripped
+    assert not PairLocks.is_global_lock(side="long")
+    assert bot.execute_entry("ETH/USDT:USDT", 50.0, is_short=False)
+    bot.cleanup()
