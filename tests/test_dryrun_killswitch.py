@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from freqtrade.configuration import Configuration
 from freqtrade.enums import RunMode, State
 from freqtrade.freqtradebot import FreqtradeBot

@@ -23,7 +23,7 @@ class Faults:
     price_shock_from_ms: int | None = None
 
     def crash(self, factor: float, from_ms: int) -> None:
-        if not 0 < factor:
+        if not factor > 0:
             raise ValueError(f"price factor must be positive, got {factor}")
         self.price_factor, self.price_shock_from_ms = factor, from_ms
 

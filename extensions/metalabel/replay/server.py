@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from metalabel.replay.clock import Clock, HistoricalClock, make_clock
-from metalabel.replay.faults import Faults
 from metalabel.replay.data import (
     DEFAULT_MARKETS_FILE,
     INTERVALS,
@@ -32,6 +31,7 @@ from metalabel.replay.data import (
     data_end_ms,
     load_bundle,
 )
+from metalabel.replay.faults import Faults
 
 logger = logging.getLogger(__name__)
 
