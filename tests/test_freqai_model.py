@@ -2,10 +2,25 @@
 
 import json
 import pickle
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+import pytest
+from freqtrade.configuration import Configuration
+from freqtrade.data.dataprovider import DataProvider
+from freqtrade.enums import RunMode
+from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
+from freqtrade.resolvers import ExchangeResolver, StrategyResolver
+from freqtrade.resolvers.freqaimodel_resolver import FreqaiModelResolver
 
+from metalabel.replay import ReplayServer
+from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA
 from tests.conftest import BacktestRunner
+from tests.test_strategy import _config
+
+PAIR = "BTC/USDT:USDT"
 
 
 def test_a_window_trains_on_signal_rows_and_leaves_loadable_artifacts(
@@ -47,3 +62,77 @@ def test_a_window_without_enough_events_trades_nothing(backtest: BacktestRunner)
     flat = " ".join(output.split())
     assert "not trained" in flat and "no trades until the next retrain" in flat
     assert len(trades) == 0
+
+
+def _loaded_plugin(userdir: Path) -> tuple[Any, Any, list[str]]:
+    """The real plugin with a model trained by a backtest loaded the way FreqAI does."""
+    overlay = userdir / "identifier.json"
+    overlay.write_text(json.dumps({"freqai": {"identifier": "metalabel-backtest"}}))
+    args = {
+        "config": [str(MAIN_CONFIG), str(overlay)],
+        "user_data_dir": str(userdir),
+        "datadir": str(BUNDLED_DATA.parent),
+        "freqaimodel_path": str(USER_DATA / "freqaimodels"),
+        "freqaimodel": "MetaLabelClassifier",
+        "timerange": "20250101-20250201",
+    }
+    config = Configuration(args, RunMode.BACKTEST).get_config()
+    plugin = FreqaiModelResolver.load_freqaimodel(config)
+    folder = sorted((userdir / "models" / "metalabel-backtest").glob("sub-train-BTC_*"))[0]
+    kitchen = FreqaiDataKitchen(config, live=False, pair=PAIR)
+    kitchen.data_path = folder
+    kitchen.model_filename = folder.name.replace("sub-train-BTC", "cb_btc")
+    plugin.dd.pair_dict[PAIR] = {
+        "model_filename": kitchen.model_filename,
+        "data_path": str(folder),
+        "trained_timestamp": 0,
+    }
+    plugin.model = plugin.dd.load_data(PAIR, kitchen)
+    return plugin, kitchen, list(kitchen.training_features_list)
+
+
+def test_prediction_failures_mean_no_trades_not_a_crash(backtest: BacktestRunner) -> None:
+    _output, _trades, userdir = backtest("20250101-20250201")
+    plugin, kitchen, features = _loaded_plugin(userdir)
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(4, len(features))), columns=features)
+
+    predictions, do_predict = plugin.predict(rows.copy(), kitchen)
+    assert do_predict.tolist() == [1, 1, 1, 1]
+    assert ((predictions["take"] > 0) & (predictions["take"] < 1)).all()
+
+    # a feature missing at predict time: neutral, no exception out of the model
+    missing, do_predict = plugin.predict(rows.drop(columns=[features[0]]), kitchen)
+    assert do_predict.tolist() == [0, 0, 0, 0]
+    assert (missing["take"] == 0).all() and (missing["&-label"] == "skip").all()
+
+
+def test_an_unreadable_model_fails_at_load(backtest: BacktestRunner) -> None:
+    _output, _trades, userdir = backtest("20250101-20250201")
+    folder = sorted((userdir / "models" / "metalabel-backtest").glob("sub-train-BTC_*"))[0]
+    next(folder.glob("*_model.joblib")).write_bytes(b"not a model")
+    with pytest.raises(pickle.UnpicklingError):  # FreqAI raises: the strategy must absorb it
+        _loaded_plugin(userdir)
+
+
+def test_the_strategy_turns_a_failing_model_into_no_model_trades(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real FreqAI failure (here: asked to predict without its backtest setup) inside
+    populate_indicators means do_predict 0 and confidence 0, logged once per pair."""
+    with ReplayServer(BUNDLED_DATA) as replay:
+        overrides = {"metalabel": {"mode": "meta"}, "freqai": {"identifier": "broken"}}
+        config = _config(replay.url, overrides, tmp_path)
+        config.update(
+            timerange="20250101-20250201",
+            freqaimodel="MetaLabelClassifier",
+            freqaimodel_path=str(USER_DATA / "freqaimodels"),
+        )
+        strategy = StrategyResolver.load_strategy(config)
+        exchange = ExchangeResolver.load_exchange(config, validate=False, load_leverage_tiers=False)
+        strategy.dp = DataProvider(config, exchange)
+        strategy.ft_bot_start()
+        candles = pd.read_feather(BUNDLED_DATA / "BTC_USDT_USDT-1h-futures.feather").tail(50)
+        for _ in range(2):
+            out = strategy._predict(candles.reset_index(drop=True), {"pair": PAIR})
+            assert (out["do_predict"] == 0).all() and (out["meta_confidence"] == 0).all()
+    assert sum("Meta-model unavailable" in r.message for r in caplog.records) == 1

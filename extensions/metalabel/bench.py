@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -461,9 +464,11 @@ def live_decisions(workdir: Path, trained_until: pd.Timestamp) -> Iterator[LiveD
 
             # FreqAI's data_load_timerange for "now" = the first replayed candle's close.
             first_close = trained_until + pd.Timedelta(timeframe)
-            history_start = first_close - pd.Timedelta(
-                days=config["freqai"]["train_period_days"]
-            ) - 2 * int(config["startup_candle_count"]) * pd.Timedelta(timeframe)
+            history_start = (
+                first_close
+                - pd.Timedelta(days=config["freqai"]["train_period_days"])
+                - 2 * int(config["startup_candle_count"]) * pd.Timedelta(timeframe)
+            )
             history = TimeRange(
                 "date",
                 "date",
@@ -527,3 +532,177 @@ def bench_decision_latency(
     }
     print(format_figures(figures))  # the CLI's output, not a log line
     return figures
+
+
+# ------------------------------------------------------------------ walk-forward backtest
+
+# `metalabel bench walkforward --quick`: the last ~3.5 months, 4 windows per pair.
+WALKFORWARD_QUICK_TIMERANGE = "20260401-20260721"
+_SAMPLE_SECONDS = 0.2
+_MB = 2**20
+
+
+@dataclass(frozen=True)
+class TreeSample:
+    """Resident memory of every live process of a process tree at one moment."""
+
+    seconds: float  # since the start of the run
+    rss_bytes: dict[int, int]  # by process id
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.rss_bytes.values())
+
+
+@dataclass(frozen=True)
+class TreeRun:
+    """A finished command: exit code, wall time and its process tree's memory over time."""
+
+    returncode: int
+    seconds: float
+    samples: list[TreeSample]
+    commands: dict[int, tuple[str, ...]]  # command line of every process id seen
+
+    @property
+    def peak_rss_bytes(self) -> int:
+        """Largest sum of RSS over the tree's processes alive at the same sample."""
+        return max((s.total_bytes for s in self.samples), default=0)
+
+    @property
+    def max_process_rss_bytes(self) -> int:
+        """Largest RSS of a single process of the tree at any sample."""
+        return max((max(s.rss_bytes.values(), default=0) for s in self.samples), default=0)
+
+    def lifetimes(self, marker: str) -> list[tuple[int, float, float]]:
+        """(pid, first seen, last seen) of processes whose command line holds ``marker``."""
+        seen: dict[int, list[float]] = {}
+        for sample in self.samples:
+            for pid in sample.rss_bytes:
+                if marker in self.commands.get(pid, ()):
+                    seen.setdefault(pid, []).append(sample.seconds)
+        return sorted(((p, t[0], t[-1]) for p, t in seen.items()), key=lambda x: x[1])
+
+    def peak_between(self, start: float, end: float) -> int:
+        """Peak tree RSS over the samples taken from ``start`` to ``end`` (seconds)."""
+        return max((s.total_bytes for s in self.samples if start <= s.seconds <= end), default=0)
+
+
+def run_process_tree(
+    command: list[str], *, cwd: Path | None = None, sample_seconds: float = _SAMPLE_SECONDS
+) -> TreeRun:
+    """Run ``command`` (its stdout to our stderr); measure its time and its tree's memory.
+
+    A sampler thread reads the RSS of the process and of all its descendants every
+    ``sample_seconds`` (psutil), so processes alive together add up. A spike shorter
+    than the interval can be missed, and pages shared between processes count once per
+    process. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is not used: it is the maximum over
+    the children, not the sum, and Linux also charges a child with the high-water mark
+    of the parent image it was forked from before its ``exec``, so after the other
+    benchmarks it would report this process's own peak.
+    """
+    import psutil
+
+    samples: list[TreeSample] = []
+    commands: dict[int, tuple[str, ...]] = {}
+    stop = threading.Event()
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, stdout=2)  # stdout is for figures only
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not stop.is_set():
+            try:
+                processes = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            rss: dict[int, int] = {}
+            for process in processes:
+                try:
+                    rss[process.pid] = process.memory_info().rss
+                    if process.pid not in commands:
+                        commands[process.pid] = tuple(process.cmdline())
+                except psutil.Error:  # exited (or a zombie) since children() listed it
+                    continue
+            samples.append(TreeSample(time.perf_counter() - start, rss))
+            stop.wait(sample_seconds)
+
+    sampler = threading.Thread(target=sample, name="bench-memory-sampler", daemon=True)
+    sampler.start()
+    try:
+        returncode = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        stop.set()
+        sampler.join()
+    seconds = time.perf_counter() - start
+    return TreeRun(returncode, seconds, samples, commands)
+
+
+def bench_walkforward(quick: bool = False, workdir: Path | None = None) -> dict[str, float]:
+    """Wall time and peak memory of the walk-forward job of ``make backtest``.
+
+    Runs ``metalabel backtest`` (its default timerange, or
+    :data:`WALKFORWARD_QUICK_TIMERANGE` when ``quick``) as a subprocess: the three
+    variants' ``freqtrade backtesting`` runs one after the other, then the report. Its
+    user directory and reports go to a scratch directory instead of ``user_data`` and
+    ``reports``, so the project's report is left as it is. Figures: the wall time
+    (``walkforward_backtest_seconds``); sampled every 0.2 s (see
+    :func:`run_process_tree`), the peak of the process tree's summed RSS
+    (``walkforward_peak_rss_mb``) and of its largest process
+    (``walkforward_max_process_rss_mb``); per variant, the seconds its ``freqtrade
+    backtesting`` process was seen alive (to within a sample) and the tree's peak RSS
+    meanwhile; and the report's seconds after the last run. Prints the figures with
+    :func:`format_figures` and returns them.
+    """
+    from metalabel.cli import build_parser
+    from metalabel.runner import PROJECT_ROOT, VARIANT_OVERLAYS
+
+    timerange = (
+        WALKFORWARD_QUICK_TIMERANGE if quick else build_parser().parse_args(["backtest"]).timerange
+    )
+    with ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ml-bench-")))
+        command = [
+            *_metalabel_command(),
+            "backtest",
+            "--timerange",
+            timerange,
+            "--userdir",
+            str(workdir / "user_data"),
+            "--reports",
+            str(workdir / "reports"),
+        ]
+        logger.info("walk-forward benchmark: %s", " ".join(command))
+        run = run_process_tree(command, cwd=PROJECT_ROOT)
+    if run.returncode != 0:
+        raise RuntimeError(f"metalabel backtest failed with exit code {run.returncode}")
+    start, end = (pd.Timestamp(day) for day in timerange.split("-"))
+    figures = {
+        "walkforward_backtest_seconds": run.seconds,
+        "walkforward_peak_rss_mb": run.peak_rss_bytes / _MB,
+        "walkforward_max_process_rss_mb": run.max_process_rss_bytes / _MB,
+        "walkforward_timerange_days": float((end - start).days),
+    }
+    runs = run.lifetimes("backtesting")
+    if len(runs) == len(VARIANT_OVERLAYS):
+        for variant, (_pid, first, last) in zip(VARIANT_OVERLAYS, runs, strict=True):
+            figures[f"walkforward_{variant}_seconds"] = last - first
+            figures[f"walkforward_{variant}_peak_rss_mb"] = run.peak_between(first, last) / _MB
+        figures["walkforward_report_seconds"] = run.seconds - runs[-1][2]
+    else:
+        logger.warning("saw %d backtesting processes, not one per variant", len(runs))
+    print(format_figures(figures))  # the CLI's output, not a log line
+    return figures
+
+
+def _metalabel_command() -> list[str]:
+    """The ``metalabel`` script of the running interpreter's environment (as ``make`` runs it)."""
+    script = Path(sys.executable).with_name("metalabel")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "metalabel.cli"]

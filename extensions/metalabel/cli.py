@@ -167,10 +167,66 @@ def _cmd_analysis(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from metalabel.bench import bench_labels
+    """Each benchmark prints its own key=value figures; logs go to stderr."""
+    from metalabel.bench import bench_decision_latency, bench_labels, bench_walkforward
 
-    if args.what == "labels":
-        bench_labels(n_candles=args.candles)  # prints its key=value figures
+    if args.what in ("labels", "all"):
+        bench_labels(n_candles=args.candles)
+    if args.what in ("latency", "all"):
+        bench_decision_latency(candles_per_pair=args.latency_candles)
+    if args.what in ("walkforward", "all"):
+        bench_walkforward(quick=args.quick)
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    """Optuna over the meta-model's XGBoost parameters and threshold; optionally write them."""
+    from metalabel.tuning import DEFAULT_PAIRS, config_with_result, tune
+
+    path = Path(args.config)
+    _check_config_file(path)
+    raw = json.loads(path.read_text())
+    settings = load_config(raw)
+    freqai = raw.get("freqai", {})
+    split = freqai.get("data_split_parameters", {})
+    result = tune(
+        Path(args.data_dir),
+        settings,
+        config_training_params=freqai.get("model_training_parameters", {}),
+        trials=args.trials,
+        timeout_seconds=args.timeout,
+        seed=settings.model.seed if args.seed is None else args.seed,
+        folds_limit=args.folds_limit,
+        pairs=raw.get("exchange", {}).get("pair_whitelist") or DEFAULT_PAIRS,
+        train_days=freqai.get("train_period_days", 180),
+        test_days=freqai.get("backtest_period_days", 30),
+        test_size=split.get("test_size", 0.2),
+    )
+    folds = result.folds
+    print(
+        f"{result.trials_run} trials on {len(folds)} walk-forward folds "
+        f"({folds[0].test_start:%Y-%m-%d} to {folds[-1].test_end:%Y-%m-%d} tested); "
+        "score = mean over folds of the taken events' t-statistic"
+    )
+    print(f"best score     {result.best_score:+.4f}  {json.dumps(result.best_params)}")
+    print(f"baseline score {result.baseline_score:+.4f}  {json.dumps(result.baseline_params)}")
+    print(f"all signals    {result.signals_score:+.4f}  (no model: every admitted signal)")
+    print(f"best, per fold:     {' '.join(f'{s:+.2f}' for s in result.fold_scores)}")
+    print(f"baseline, per fold: {' '.join(f'{s:+.2f}' for s in result.baseline_fold_scores)}")
+    print(f"best, trades per fold: {' '.join(map(str, result.fold_trades))}")
+    if not args.write:
+        return 0
+    updated, changed = config_with_result(raw, result)
+    try:
+        load_config(updated)
+    except ConfigError as err:
+        print(f"{path} not written: the tuned values are invalid: {err}")
+        return 1
+    if not changed:
+        print(f"{path}: already holds these values, not written")
+        return 0
+    path.write_text(json.dumps(updated, indent=4, ensure_ascii=False) + "\n")
+    print(f"wrote {path}; changed: {', '.join(changed)}")
     return 0
 
 
@@ -240,9 +296,34 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.set_defaults(func=_cmd_analysis)
 
     bench = sub.add_parser("bench", help="benchmarks, printed as key=value lines")
-    bench.add_argument("what", choices=["labels"])
-    bench.add_argument("--candles", type=int, default=1_000_000)
+    bench.add_argument(
+        "what", nargs="?", choices=["labels", "latency", "walkforward", "all"], default="all"
+    )
+    bench.add_argument("--candles", type=int, default=1_000_000, help="labels: candles")
+    bench.add_argument(
+        "--latency-candles", type=int, default=250, help="latency: new candles per pair"
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="walkforward: a short timerange (development)"
+    )
     bench.set_defaults(func=_cmd_bench)
+
+    tune = sub.add_parser(
+        "tune", help="optuna over the meta-model's XGBoost parameters on walk-forward folds"
+    )
+    tune.add_argument("--trials", type=int, default=50, help="most trials to run")
+    tune.add_argument("--timeout", type=float, default=600.0, help="time budget in seconds")
+    tune.add_argument("--seed", type=int, default=None, help="default: metalabel.model.seed")
+    tune.add_argument("--config", default=str(MAIN_CONFIG))
+    tune.add_argument("--data-dir", default=str(BUNDLED_DATA))
+    tune.add_argument("--folds-limit", type=int, default=None, help="only the latest N folds")
+    tune.add_argument(
+        "--write",
+        action="store_true",
+        help="write the best set into freqai.model_training_parameters and "
+        "metalabel.model.confidence_threshold of --config",
+    )
+    tune.set_defaults(func=_cmd_tune)
 
     parser.set_defaults(default_config=str(MAIN_CONFIG))
     return parser

@@ -8,10 +8,11 @@ time order is the early-stopping split, features go through FreqAI's default pip
 ``metalabel.model.seed``. The rows come from :func:`metalabel.dataset.labelled_events`,
 the same rows FreqAI trains on.
 
-Labels look up to ``max_holding_candles`` ahead, so the training window stops that many
-candles before its test window begins (the purge gap): no training label is decided
-by prices inside the test window. FreqAI itself instead labels on a frame cut at the
-training end; both keep test prices out of the training labels.
+Labels look ahead: an event at candle i may exit at the open of candle
+i + 1 + ``max_holding_candles``. The training window therefore stops
+``max_holding_candles + 1`` candles before its test window (the purge gap), so no
+training label reads a price of the test window; these are exactly the rows
+``MetaLabelClassifier`` keeps after ``purge_label_horizon``.
 
 The search (optuna, TPE sampler seeded with ``seed``) covers the XGBoost parameters of
 :func:`suggest` and the confidence threshold. Same seed, same data, same trials: same
@@ -50,9 +51,8 @@ FloatArray = npt.NDArray[np.float64]
 
 DEFAULT_PAIRS: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 CANDLE = pd.Timedelta(hours=1)
-# A fold (both pairs, one test window) with fewer taken events than this scores the
-# penalty: a t-statistic from a handful of trades is noise, and a threshold that starves
-# the strategy must not look good by trading only in its lucky months.
+# A fold (both pairs, one 30-day test window, ~100-240 candidate signals) in which the
+# model takes fewer events than this scores FEW_TRADES_SCORE (see fold_score).
 MIN_FOLD_TRADES = 10
 FEW_TRADES_SCORE = -1.0
 THRESHOLD_KEY = "confidence_threshold"
@@ -136,6 +136,12 @@ def walk_forward_folds(
     return folds
 
 
+def purge_gap_candles(settings: MetalabelConfig) -> int:
+    """Candles between training end and test start: the longest label horizon, plus the
+    exit candle whose open the label may read (see :mod:`metalabel.labels`)."""
+    return settings.exits.max_holding_candles + 1
+
+
 def fold_score(
     returns: npt.ArrayLike,
     *,
@@ -148,17 +154,25 @@ def fold_score(
     four times the trades scores twice as high, so a strict threshold must buy its lost
     trades with better ones); it is scale-free, so calm and volatile months weigh alike
     in the mean over folds; and it asks the question that matters, how sure the mean is
-    above zero, rather than rewarding a few lucky trades. Fewer than ``min_trades``
-    trades (or identical returns) score ``penalty``.
+    above zero, rather than rewarding a few lucky trades.
+
+    Fewer than ``min_trades`` trades (or identical returns) score ``penalty``: a
+    t-statistic of a handful of trades is noise, and a month sat out must not be free,
+    or the search drifts to thresholds that hardly ever trade and look good on their few
+    lucky months. At -1 a month sat out counts like a clearly losing one, the same order
+    as honest scores, so the penalty does not swamp them.
 
     >>> round(fold_score([0.01, -0.01, 0.02, 0.0], min_trades=4), 4)  # 0.3873 * sqrt(4)
     0.7746
     >>> fold_score([0.05, 0.04], min_trades=4)  # too few trades
     -1.0
     """
-    metrics = trade_metrics(np.asarray(returns, dtype=np.float64).tolist())
+    values = np.asarray(returns, dtype=np.float64)
+    metrics = trade_metrics(values.tolist())
     trades, sharpe = metrics["trades"], metrics["sharpe"]
-    if trades is None or trades < min_trades or sharpe is None:
+    # identical returns have no spread, whatever float rounding leaves of their std
+    flat = len(values) > 0 and float(np.ptp(values)) == 0.0
+    if trades is None or trades < min_trades or sharpe is None or flat:
         return penalty
     return float(sharpe) * math.sqrt(trades)
 
@@ -295,7 +309,7 @@ def tune_events(
         end,
         train_days=train_days,
         test_days=test_days,
-        purge_candles=settings.exits.max_holding_candles,
+        purge_candles=purge_gap_candles(settings),
     )
     if folds_limit is not None:
         folds = folds[-folds_limit:] if folds_limit > 0 else []

@@ -140,6 +140,7 @@ class MetaLabelStrategy(IStrategy):
         self.minimal_roi = {"0": 100.0}
         self.trailing_stop = False  # trailing happens in custom_stoploss
         self.use_custom_stoploss = True
+        self._model_failures: dict[str, str] = {}
 
     def tuned(self) -> MetalabelConfig:
         """The config with the current hyperopt parameter values applied."""
@@ -183,8 +184,26 @@ class MetaLabelStrategy(IStrategy):
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         dataframe = self._features(dataframe, metadata["pair"])
         if self.mode is StrategyMode.META:
+            dataframe = self._predict(dataframe, metadata)
+        return dataframe
+
+    def _predict(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        """FreqAI's prediction; an unusable model means no model trades, not a dead bot."""
+        try:
             dataframe = self.freqai.start(dataframe, metadata, self)
             dataframe["meta_confidence"] = dataframe.get(TAKE, 0.0)
+        except Exception as err:
+            message = (
+                f"Meta-model unavailable for {metadata['pair']} ({err!r}): no trades "
+                "from the model until it is retrained or restored"
+            )
+            if self._model_failures.get(metadata["pair"]) != message:  # once, not per candle
+                self._model_failures[metadata["pair"]] = message
+                logger.error(message)
+                if self.dp:
+                    self.dp.send_msg(message, always_send=True)
+            dataframe["do_predict"] = 0
+            dataframe["meta_confidence"] = 0.0
         return dataframe
 
     def _features(self, dataframe: DataFrame, pair: str) -> DataFrame:
