@@ -18,11 +18,16 @@ import pytest
 
 from metalabel import bench, cli
 from metalabel.bench import (
+    Decision,
     LiveDecisions,
+    TreeRun,
+    TreeSample,
     bench_decision_latency,
     format_figures,
+    latency_figures,
     live_decisions,
     run_process_tree,
+    walkforward_figures,
 )
 from metalabel.model import MetaLabelModel
 
@@ -94,7 +99,7 @@ def test_process_tree_memory_sums_live_processes_and_keeps_stdout_clean(
             """
             import subprocess, sys, time
             child = subprocess.Popen([sys.executable, "-c",
-                "import time; held = b'x' * (100 * 2**20); time.sleep(2)  # grandchild"])
+                "import time; held = b'x' * (100 * 2**20); time.sleep(2)", "grandchild"])
             held = b"x" * (200 * 2**20)
             print("progress line")
             time.sleep(2)
@@ -106,7 +111,7 @@ def test_process_tree_memory_sums_live_processes_and_keeps_stdout_clean(
     assert run.returncode == 0
     assert run.peak_rss_bytes >= 290 * MB
     assert 200 * MB <= run.max_process_rss_bytes < 290 * MB  # the largest process alone
-    (grandchild,) = run.lifetimes("# grandchild")
+    (grandchild,) = run.lifetimes("grandchild")
     _pid, first, last = grandchild
     assert 0 < first < last < run.seconds
     assert run.peak_between(first, last) == run.peak_rss_bytes
@@ -118,6 +123,46 @@ def test_process_tree_memory_sums_live_processes_and_keeps_stdout_clean(
 def test_process_tree_reports_a_failing_command() -> None:
     run = run_process_tree(_python("raise SystemExit(3)"))
     assert run.returncode == 3
+
+
+def test_walkforward_figures_per_variant_from_the_backtesting_processes() -> None:
+    # pid 1 is `metalabel backtest`; 2, 3, 4 its freqtrade runs, one after the other
+    backtesting = ("freqtrade", "backtesting", "--timerange", "20250101-20250301")
+    run = TreeRun(
+        returncode=0,
+        seconds=10.0,
+        samples=[
+            TreeSample(0.0, {1: 100 * MB}),
+            TreeSample(1.0, {1: 100 * MB, 2: 300 * MB}),
+            TreeSample(3.0, {1: 100 * MB, 2: 400 * MB}),
+            TreeSample(4.0, {1: 100 * MB, 3: 200 * MB}),
+            TreeSample(6.0, {1: 100 * MB, 3: 250 * MB}),
+            TreeSample(7.0, {1: 100 * MB, 4: 500 * MB}),
+            TreeSample(8.0, {1: 150 * MB}),  # the report
+        ],
+        commands={1: ("metalabel", "backtest"), 2: backtesting, 3: backtesting, 4: backtesting},
+    )
+    variants = ["meta", "primary", "primary_regime"]
+    assert walkforward_figures(run, "20250101-20250301", variants) == {
+        "walkforward_backtest_seconds": 10.0,
+        "walkforward_peak_rss_mb": 600.0,  # pids 1 and 4 together
+        "walkforward_max_process_rss_mb": 500.0,  # pid 4 alone
+        "walkforward_timerange_days": 59.0,
+        "walkforward_meta_seconds": 2.0,  # seen from 1.0 to 3.0
+        "walkforward_meta_peak_rss_mb": 500.0,
+        "walkforward_primary_seconds": 2.0,
+        "walkforward_primary_peak_rss_mb": 350.0,
+        "walkforward_primary_regime_seconds": 0.0,  # one sample: shorter than the interval
+        "walkforward_primary_regime_peak_rss_mb": 600.0,
+        "walkforward_report_seconds": 3.0,  # after pid 4 was last seen
+    }
+    # a failed or extra run: the totals only
+    assert set(walkforward_figures(run, "20250101-20250301", variants[:2])) == {
+        "walkforward_backtest_seconds",
+        "walkforward_peak_rss_mb",
+        "walkforward_max_process_rss_mb",
+        "walkforward_timerange_days",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +210,42 @@ def test_live_decisions_refuse_a_frame_the_strategy_did_not_analyse(
         live.step(TRAINED_UNTIL + 10 * HOUR)
 
 
+def _decision(millis: float, *, long: bool = False) -> Decision:
+    return Decision(
+        pair=PAIRS[0],
+        candle=TRAINED_UNTIL,
+        enter_long=long,
+        enter_short=False,
+        enter_tag="meta_long" if long else None,
+        meta_confidence=0.5,
+        do_predict=1,
+        seconds=millis / 1000,
+    )
+
+
+def test_latency_figures_pool_the_later_decisions() -> None:
+    first = [_decision(300.0), _decision(500.0)]
+    later = [_decision(40.0), _decision(10.0, long=True), _decision(30.0), _decision(20.0)]
+    assert latency_figures(first, later) == pytest.approx(
+        {
+            "decision_latency_ms_median": 25.0,  # between 20 and 30
+            "decision_latency_ms_p99": 39.7,  # 30 + 0.97 * (40 - 30), numpy's linear rule
+            "decision_latency_ms_max": 40.0,
+            "decision_latency_samples": 4.0,
+            "decision_latency_ms_first": 400.0,  # the start-up, apart: mean over pairs
+            "decision_latency_entries": 1.0,
+        }
+    )
+    with pytest.raises(ValueError, match="need"):
+        latency_figures(first, [])
+
+
+def test_live_decisions_stop_where_the_bundled_data_ends(live: LiveDecisions) -> None:
+    with pytest.raises(ValueError, match="end before"):
+        live.step(pd.Timestamp("2030-01-01", tz="UTC"))
+
+
+@pytest.mark.slow
 def test_decision_latency_prints_only_figures(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,6 +253,6 @@ def test_decision_latency_prints_only_figures(
     assert figures["decision_latency_samples"] == 4  # 2 candles x 2 pairs, start-up apart
     assert 0 < figures["decision_latency_ms_median"] <= figures["decision_latency_ms_p99"]
     assert figures["decision_latency_ms_p99"] <= figures["decision_latency_ms_max"]
-    lines = capfd.readouterr().out.splitlines()
+    lines = capfd.readouterr().out.splitlines()  # stdout, also of any subprocess
     assert lines == format_figures(figures).splitlines()
     assert all(FIGURE_LINE.match(line) for line in lines)

@@ -326,6 +326,7 @@ class LiveDecisions:
         config = strategy.config
         self._exchange = exchange
         self._timeframe: str = config["timeframe"]
+        self._candle_type: str = config["candle_type_def"]
         self._candles: dict[CandleKey, pd.DataFrame] = {}
         self._held: dict[CandleKey, int] = {}
         self._length: dict[CandleKey, pd.Timedelta] = {}
@@ -376,8 +377,12 @@ class LiveDecisions:
 
     def step(self, now: pd.Timestamp) -> list[Decision]:
         """One bot loop right after ``now``: hold the new candles, decide for every pair."""
-        self.advance(now)
         candle = now - pd.Timedelta(self._timeframe)
+        for pair in self.pairs:
+            dates = self._candles[(pair, self._timeframe, self._candle_type)]["date"]
+            if dates.iloc[-1] < candle:
+                raise ValueError(f"the bundled {pair} candles end before {candle}")
+        self.advance(now)
         return [self.decide(pair, candle) for pair in self.pairs]
 
 
@@ -496,10 +501,11 @@ def bench_decision_latency(
     dry-run strategy (see :class:`LiveDecisions` for what is timed). The first candle is
     the start-up (model loaded from disk, the held history predicted once) and is
     reported apart, as ``decision_latency_ms_first`` (mean over pairs); the figures
-    ``decision_latency_ms_median`` and ``decision_latency_ms_p99`` pool the later
-    candles of every pair (``decision_latency_samples`` of them). Runs on the process's
-    CPUs unpinned, like a bot; other load on the machine shows up in the tail.
-    Prints the figures with :func:`format_figures` and returns them.
+    ``decision_latency_ms_median``, ``_p99`` and ``_max`` pool the later candles of
+    every pair (``decision_latency_samples`` of them), and ``decision_latency_entries``
+    counts the entries among them. Runs on the process's CPUs unpinned, like a bot;
+    other load on the machine shows up in the tail. Prints the figures with
+    :func:`format_figures` and returns them.
     """
     if candles_per_pair < 1:
         raise ValueError(f"candles_per_pair must be >= 1, got {candles_per_pair}")
@@ -521,17 +527,28 @@ def bench_decision_latency(
             for k in range(2, candles_per_pair + 2)
             for decision in loop.step(start + k * hour)
         ]
-    millis = np.array([d.seconds for d in decisions]) * 1000.0
-    figures = {
+    figures = latency_figures(first, decisions)
+    print(format_figures(figures))  # the CLI's output, not a log line
+    return figures
+
+
+def latency_figures(first: list[Decision], later: list[Decision]) -> dict[str, float]:
+    """The latency figures: ``first`` are the start-up decisions, ``later`` the samples.
+
+    Percentiles interpolate linearly between samples (numpy's default): of the decisions
+    taking 10, 20, 30 and 40 ms the median is 25 ms and the p99 39.7 ms.
+    """
+    if not first or not later:
+        raise ValueError("latency figures need start-up decisions and later ones")
+    millis = np.array([d.seconds for d in later]) * 1000.0
+    return {
         "decision_latency_ms_median": float(np.median(millis)),
         "decision_latency_ms_p99": float(np.percentile(millis, _PERCENTILE_P99)),
         "decision_latency_ms_max": float(millis.max()),
         "decision_latency_samples": float(len(millis)),
         "decision_latency_ms_first": float(np.mean([d.seconds for d in first]) * 1000.0),
-        "decision_latency_entries": float(sum(d.enter_long or d.enter_short for d in decisions)),
+        "decision_latency_entries": float(sum(d.enter_long or d.enter_short for d in later)),
     }
-    print(format_figures(figures))  # the CLI's output, not a log line
-    return figures
 
 
 # ------------------------------------------------------------------ walk-forward backtest
@@ -573,12 +590,12 @@ class TreeRun:
         """Largest RSS of a single process of the tree at any sample."""
         return max((max(s.rss_bytes.values(), default=0) for s in self.samples), default=0)
 
-    def lifetimes(self, marker: str) -> list[tuple[int, float, float]]:
-        """(pid, first seen, last seen) of processes whose command line holds ``marker``."""
+    def lifetimes(self, argument: str) -> list[tuple[int, float, float]]:
+        """(pid, first seen, last seen) of the processes run with ``argument``, in order."""
         seen: dict[int, list[float]] = {}
         for sample in self.samples:
             for pid in sample.rss_bytes:
-                if marker in self.commands.get(pid, ()):
+                if argument in self.commands.get(pid, ()):
                     seen.setdefault(pid, []).append(sample.seconds)
         return sorted(((p, t[0], t[-1]) for p, t in seen.items()), key=lambda x: x[1])
 
@@ -683,6 +700,18 @@ def bench_walkforward(quick: bool = False, workdir: Path | None = None) -> dict[
         run = run_process_tree(command, cwd=PROJECT_ROOT)
     if run.returncode != 0:
         raise RuntimeError(f"metalabel backtest failed with exit code {run.returncode}")
+    figures = walkforward_figures(run, timerange, list(VARIANT_OVERLAYS))
+    print(format_figures(figures))  # the CLI's output, not a log line
+    return figures
+
+
+def walkforward_figures(run: TreeRun, timerange: str, variants: list[str]) -> dict[str, float]:
+    """The walk-forward figures of a finished ``metalabel backtest`` run.
+
+    The n-th ``freqtrade backtesting`` process seen is the n-th of ``variants`` (the
+    order ``metalabel backtest`` runs them in); per-variant figures are left out, with a
+    warning, when the count differs.
+    """
     start, end = (pd.Timestamp(day) for day in timerange.split("-"))
     figures = {
         "walkforward_backtest_seconds": run.seconds,
@@ -691,14 +720,13 @@ def bench_walkforward(quick: bool = False, workdir: Path | None = None) -> dict[
         "walkforward_timerange_days": float((end - start).days),
     }
     runs = run.lifetimes("backtesting")
-    if len(runs) == len(VARIANT_OVERLAYS):
-        for variant, (_pid, first, last) in zip(VARIANT_OVERLAYS, runs, strict=True):
-            figures[f"walkforward_{variant}_seconds"] = last - first
-            figures[f"walkforward_{variant}_peak_rss_mb"] = run.peak_between(first, last) / _MB
-        figures["walkforward_report_seconds"] = run.seconds - runs[-1][2]
-    else:
-        logger.warning("saw %d backtesting processes, not one per variant", len(runs))
-    print(format_figures(figures))  # the CLI's output, not a log line
+    if len(runs) != len(variants):
+        logger.warning("saw %d backtesting processes for %d variants", len(runs), len(variants))
+        return figures
+    for variant, (_pid, first, last) in zip(variants, runs, strict=True):
+        figures[f"walkforward_{variant}_seconds"] = last - first
+        figures[f"walkforward_{variant}_peak_rss_mb"] = run.peak_between(first, last) / _MB
+    figures["walkforward_report_seconds"] = run.seconds - runs[-1][2]
     return figures
 
 

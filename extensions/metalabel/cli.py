@@ -43,8 +43,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
     """The walk-forward backtest of the product and its baselines, then the report."""
+    from metalabel.lifecycle import LIFECYCLE_LOG
     from metalabel.report import ReportInputError, build_report, headline
-    from metalabel.runner import VARIANT_OVERLAYS, current_commit, run_backtest
+    from metalabel.runner import (
+        BACKTEST_IDENTIFIER,
+        VARIANT_OVERLAYS,
+        current_commit,
+        run_backtest,
+    )
 
     configs = [Path(c) for c in args.config]
     for config in configs:
@@ -75,6 +81,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             candles_dir=Path(args.data_dir),
             out_dir=reports,
             commit=current_commit(),
+            lifecycle_log=Path(args.userdir) / "models" / BACKTEST_IDENTIFIER / LIFECYCLE_LOG,
         )
     except ReportInputError as err:
         print(f"walk-forward report not written: {err}")

@@ -244,6 +244,20 @@ class KillSwitchSettings:
 
 
 @dataclass(frozen=True)
+class LifecycleSettings:
+    """Model promotion on the hold-out and live rollback (seed v2 "Model Lifecycle")."""
+
+    enabled: bool = True
+    min_sharpe_ratio: float = field(default=0.9, metadata=_num(0, 2))
+    min_profit_factor_ratio: float = field(default=0.9, metadata=_num(0, 2))
+    max_drawdown_ratio: float = field(default=1.1, metadata=_num(1, 10))
+    min_holdout_trades: int = field(default=50, metadata=_num(1, 100_000))
+    rollback_sharpe_ratio: float = field(default=0.7, metadata=_num(0, 1))
+    rollback_drawdown_ratio: float = field(default=1.5, metadata=_num(1, 10))
+    rollback_min_trades: int = field(default=20, metadata=_num(1, 100_000))
+
+
+@dataclass(frozen=True)
 class MetalabelConfig:
     """All of this project's settings; build it with :func:`load_config`."""
 
@@ -256,6 +270,7 @@ class MetalabelConfig:
     risk: RiskSettings = field(default_factory=RiskSettings)
     guard: GuardSettings = field(default_factory=GuardSettings)
     kill_switch: KillSwitchSettings = field(default_factory=KillSwitchSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
 
 
 T = TypeVar("T")

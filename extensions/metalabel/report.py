@@ -760,6 +760,7 @@ def build_report(
     commit: str,
     seed: int = 0,
     settings: ReportSettings | None = None,
+    lifecycle_log: Path | None = None,
 ) -> dict[str, Any]:
     """Build the report of ``meta``, ``primary`` and ``primary_regime`` results; write it.
 
@@ -848,6 +849,7 @@ def build_report(
         ],
         "meta_minus_primary_sharpe": _sharpe_difference(nulls, analyses, settings),
         "calibration": _calibration_json(nulls, calibration, settings.calibration_bins),
+        "lifecycle": lifecycle_summary(lifecycle_log),
     }
     report["null_reasons"] = dict(sorted(nulls.reasons.items()))
     write_report(report, analyses, calibration, out_dir)
@@ -904,8 +906,9 @@ def report_key_paths(report: Mapping[str, Any]) -> list[str]:
     """Every key path of a report, as the README documents them.
 
     Variant names become ``<variant>``, the metric names under ``fold_summary``
-    ``<metric>``, list items ``[]``; ``null_reasons`` (keyed by the paths of null values)
-    and ``generated_from.results`` (keyed by variant) are listed as single keys.
+    ``<metric>``, list items ``[]``; ``null_reasons`` (keyed by the paths of null values),
+    ``generated_from.results`` (keyed by variant) and ``lifecycle.by_pair`` (keyed by
+    pair) are listed as single keys.
     """
     paths: set[str] = set()
 
@@ -920,7 +923,7 @@ def report_key_paths(report: Mapping[str, Any]) -> list[str]:
                     name = key
                 path = f"{prefix}.{name}" if prefix else name
                 paths.add(path)
-                if path not in ("null_reasons", "generated_from.results"):
+                if path not in ("null_reasons", "generated_from.results", "lifecycle.by_pair"):
                     walk(value, path)
         elif isinstance(node, list):
             for item in node:
@@ -1288,10 +1291,43 @@ def headline(report: Mapping[str, Any]) -> str:
         )
     diff = report["meta_minus_primary_sharpe"]
     source = report["generated_from"]
+    lifecycle = report.get("lifecycle", {})
     rows.append("")
+    if lifecycle.get("available"):
+        rows.append(
+            f"model lifecycle: {lifecycle['promotions']} promotions, "
+            f"{lifecycle['refusals']} refusals (the incumbent kept predicting)"
+        )
     rows.append(
         f"meta − primary Sharpe: {_num2(diff['value'])} {_interval(diff['ci95'], _num2)} "
         f"(paired block bootstrap); {len(report['variants']['meta']['folds'])} folds of "
         f"30 days, {source['timerange']}, commit {source['commit']}"
     )
     return "\n".join(rows)
+
+
+def lifecycle_summary(log_path: Path | None) -> dict[str, Any]:
+    """Promotions and refusals of the meta run's model lifecycle, per pair and window."""
+    from metalabel.lifecycle import LifecycleLog
+
+    events = LifecycleLog(log_path).read() if log_path is not None else []
+    by_pair: dict[str, dict[str, Any]] = {}
+    for event in events:
+        pair = by_pair.setdefault(
+            str(event.get("pair")), {"promotions": 0, "refusals": 0, "windows": []}
+        )
+        promoted = event.get("decision") == "promote"
+        pair["promotions" if promoted else "refusals"] += 1
+        pair["windows"].append(
+            {
+                "window_end": str(event.get("window_end")),
+                "decision": str(event.get("decision")),
+                "active_version": event.get("active_version"),
+            }
+        )
+    return {
+        "available": bool(events),
+        "promotions": sum(p["promotions"] for p in by_pair.values()),
+        "refusals": sum(p["refusals"] for p in by_pair.values()),
+        "by_pair": by_pair,
+    }

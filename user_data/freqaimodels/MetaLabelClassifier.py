@@ -6,16 +6,20 @@ MetaLabelClassifier`` (or ``"freqaimodel"`` in the config).
 """
 
 import logging
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from datasieve.pipeline import Pipeline
 from freqtrade.freqai.base_models.BaseClassifierModel import BaseClassifierModel
 from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from pandas import DataFrame
 
-from metalabel.config import load_config
+from metalabel.config import MetalabelConfig, load_config
+from metalabel.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, Verdict, promotion_verdict
 from metalabel.model import (
     CLASS_NAMES,
     SKIP,
@@ -30,6 +34,7 @@ from metalabel.training_report import (
     holdout_metrics,
     purge_label_horizon,
     threshold_sweep,
+    trade_metrics,
     training_row_dates,
     write_artifacts,
 )
@@ -51,13 +56,19 @@ class MetaLabelClassifier(BaseClassifierModel):
         self._kept_dates = training_row_dates(unfiltered_df)
         return super().train(unfiltered_df, pair, dk, **kwargs)
 
+    def define_data_pipeline(self, threads: int = -1) -> Pipeline:
+        # No scaling and no feature dropping: trees do not need scaling, and a fixed
+        # feature set lets the incumbent model score a later window (model lifecycle).
+        return Pipeline([])
+
     def fit(self, data_dictionary: dict, dk: FreqaiDataKitchen, **kwargs) -> Any:
-        settings = load_config(self.config).model
+        config = load_config(self.config)
+        settings = config.model
         has_eval = len(data_dictionary.get("test_labels", [])) > 0
         test_x = data_dictionary["test_features"] if has_eval else None
         test_y = data_dictionary["test_labels"].iloc[:, 0] if has_eval else None
         try:
-            model = MetaLabelModel(settings, self.model_training_parameters).fit(
+            candidate: Any = MetaLabelModel(settings, self.model_training_parameters).fit(
                 data_dictionary["train_features"].to_numpy(),
                 data_dictionary["train_labels"].to_numpy()[:, 0],
                 eval_features=test_x.to_numpy() if test_x is not None else None,
@@ -69,12 +80,71 @@ class MetaLabelClassifier(BaseClassifierModel):
             self._alert(
                 f"Meta-model for {dk.pair} not trained ({err}): no trades until the next retrain"
             )
-            return NeutralModel(str(err))
-        try:
-            self._write_artifacts(model, data_dictionary, dk, settings.confidence_threshold)
-        except Exception:  # a report must never cost a trained model
-            logger.exception("could not write the training artifacts of %s", dk.pair)
-        return model
+            candidate = NeutralModel(str(err))
+        chosen, lifecycle = self._lifecycle(candidate, data_dictionary, dk, config)
+        if isinstance(candidate, MetaLabelModel):
+            try:
+                self._write_artifacts(
+                    candidate, data_dictionary, dk, settings.confidence_threshold, lifecycle
+                )
+            except Exception:  # a report must never cost a trained model
+                logger.exception("could not write the training artifacts of %s", dk.pair)
+        return chosen
+
+    def _lifecycle(
+        self, candidate: Any, dd: dict, dk: FreqaiDataKitchen, config: MetalabelConfig
+    ) -> tuple[Any, dict[str, Any]]:
+        """Promote the candidate or keep the incumbent, judged on this window's hold-out."""
+        incumbents: dict[str, tuple[Any, int]] = self.__dict__.setdefault("_incumbents", {})
+        log = LifecycleLog(Path(dk.full_path) / LIFECYCLE_LOG)
+        version = 1 + sum(1 for e in log.read() if e.get("pair") == dk.pair)
+        incumbent = incumbents.get(dk.pair)
+        threshold = config.model.confidence_threshold
+        candidate_stats = self._holdout_stats(candidate, dd, dk, threshold)
+        incumbent_stats = (
+            self._holdout_stats(incumbent[0], dd, dk, threshold) if incumbent else None
+        )
+        if not config.lifecycle.enabled:
+            verdict = Verdict(Decision.PROMOTE, ("lifecycle checks disabled",))
+        elif isinstance(candidate, NeutralModel):
+            verdict = Verdict(Decision.REFUSE, (f"candidate not trained: {candidate.reason}",))
+        else:
+            verdict = promotion_verdict(candidate_stats, incumbent_stats, config.lifecycle)
+        promoted = verdict.decision is Decision.PROMOTE or incumbent is None
+        event = {
+            "time": datetime.now(UTC).isoformat(),
+            "pair": dk.pair,
+            "window_end": str(self._window[1]),
+            "candidate_version": version,
+            "incumbent_version": incumbent[1] if incumbent else None,
+            "decision": str(verdict.decision),
+            "reasons": list(verdict.reasons),
+            "active_version": version if promoted else incumbent[1],  # type: ignore[index]
+            "candidate_holdout": candidate_stats,
+            "incumbent_holdout": incumbent_stats,
+        }
+        log.append(event)
+        message = (
+            f"Model lifecycle {dk.pair}: candidate v{version} {verdict.decision}d"
+            f" ({'; '.join(verdict.reasons)}); v{event['active_version']} predicts"
+        )
+        self._alert(message) if not promoted else logger.info(message)
+        if promoted:
+            incumbents[dk.pair] = (candidate, version)
+            return candidate, event
+        return incumbent[0], event  # type: ignore[index]
+
+    def _holdout_stats(
+        self, model: Any, dd: dict, dk: FreqaiDataKitchen, threshold: float
+    ) -> dict[str, Any]:
+        """Trade-level figures of the signals ``model`` takes on this window's hold-out."""
+        test_x = dd["test_features"]
+        if not len(test_x):
+            return trade_metrics([])
+        test_dates = self._kept_dates.iloc[len(dd["train_labels"]) :]
+        returns = LabelLedger.lookup(dk.pair, test_dates)["net_return"].to_numpy()
+        confidence = model.predict_proba(test_x.to_numpy())[:, 1]
+        return trade_metrics(returns[confidence > threshold].tolist())
 
     def predict(
         self, unfiltered_df: DataFrame, dk: FreqaiDataKitchen, **kwargs
@@ -97,7 +167,12 @@ class MetaLabelClassifier(BaseClassifierModel):
             provider.send_msg(message, always_send=True)
 
     def _write_artifacts(
-        self, model: MetaLabelModel, dd: dict, dk: FreqaiDataKitchen, threshold: float
+        self,
+        model: MetaLabelModel,
+        dd: dict,
+        dk: FreqaiDataKitchen,
+        threshold: float,
+        lifecycle: dict[str, Any],
     ) -> None:
         """Metadata JSON and HTML training report beside the model files."""
         test_x, test_y = dd["test_features"], dd["test_labels"].iloc[:, 0]
@@ -137,5 +212,6 @@ class MetaLabelClassifier(BaseClassifierModel):
             "threshold_sweep": threshold_sweep(confidence, outcomes["net_return"].to_numpy()),
             "feature_importance": importance,
             "best_iteration": getattr(model.booster_, "best_iteration", None),
+            "lifecycle": lifecycle,
         }
         write_artifacts(dk.data_path, metadata)

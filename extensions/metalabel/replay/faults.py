@@ -38,5 +38,5 @@ class Faults:
         if not hit.any():
             return candles
         ohlcv = candles.ohlcv.copy()
-        ohlcv[np.ix_(hit, [0, 1, 2, 3])] *= self.price_factor
+        ohlcv[hit, :4] *= self.price_factor
         return Candles(candles.ts, ohlcv)
