@@ -33,7 +33,7 @@ from metalabel.model import MetaLabelModel
 
 FIGURE_LINE = re.compile(r"^[a-z][a-z0-9_]*=-?(\d+(\.\d*)?(e[-+]\d+)?|inf|nan)$")
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
-TRAINED_UNTIL = pd.Timestamp("2026-06-01", tz="UTC")
+TRAINED_UNTIL = pd.Timestamp(bench.LATENCY_TRAINED_UNTIL, tz="UTC")
 HOUR = pd.Timedelta(hours=1)
 MB = 2**20
 

@@ -12,10 +12,19 @@ def test_hyperopt_runs_offline_over_the_tunable_spaces(tmp_path: Path) -> None:
     result = run_freqtrade(
         "hyperopt",
         [
-            "--timerange", "20250101-20250301",
-            "--spaces", "buy", "sell",
-            "--hyperopt-loss", "SharpeHyperOptLossDaily",
-            "--epochs", "3", "--random-state", "1", "-j", "1",
+            "--timerange",
+            "20250101-20250301",
+            "--spaces",
+            "buy",
+            "sell",
+            "--hyperopt-loss",
+            "SharpeHyperOptLossDaily",
+            "--epochs",
+            "3",
+            "--random-state",
+            "1",
+            "-j",
+            "1",
             "--disable-param-export",  # never write MetaLabelStrategy.json into the repo
         ],
         overlays=[{"freqai": {"enabled": False}, "metalabel": {"mode": "primary_regime"}}],

@@ -129,81 +129,160 @@ REVERSE = make_exits(exit_on_reversal=True)
 CASES = [
     # Long: bar 2's high 103.2 >= 103 -> take-profit at 103 (+3 %), held bars 1-2.
     pytest.param(
-        Case(with_bars((2, (100.5, 103.2, 100.0, 103.0))), LONG, make_exits(),
-             Barrier.PROFIT, 0.03, 2, 2),
+        Case(
+            with_bars((2, (100.5, 103.2, 100.0, 103.0))),
+            LONG,
+            make_exits(),
+            Barrier.PROFIT,
+            0.03,
+            2,
+            2,
+        ),
         id="long-take-profit",
     ),
     # Long: bar 2's low 97.9 <= 98 -> stop at 98 (-2 %).
     pytest.param(
-        Case(with_bars((2, (100.5, 101.0, 97.9, 98.5))), LONG, make_exits(),
-             Barrier.LOSS, -0.02, 2, 2),
+        Case(
+            with_bars((2, (100.5, 101.0, 97.9, 98.5))),
+            LONG,
+            make_exits(),
+            Barrier.LOSS,
+            -0.02,
+            2,
+            2,
+        ),
         id="long-stop-loss",
     ),
     # Short: bar 2's low 96.8 <= 97 -> take-profit at 97, return -(97-100)/100 = +3 %.
     pytest.param(
-        Case(with_bars((2, (100.5, 101.0, 96.8, 97.0))), SHORT, make_exits(),
-             Barrier.PROFIT, 0.03, 2, 2),
+        Case(
+            with_bars((2, (100.5, 101.0, 96.8, 97.0))),
+            SHORT,
+            make_exits(),
+            Barrier.PROFIT,
+            0.03,
+            2,
+            2,
+        ),
         id="short-take-profit",
     ),
     # Short: bar 2's high 102.1 >= 102 -> stop at 102, -2 %.
     pytest.param(
-        Case(with_bars((2, (100.5, 102.1, 100.0, 102.0))), SHORT, make_exits(),
-             Barrier.LOSS, -0.02, 2, 2),
+        Case(
+            with_bars((2, (100.5, 102.1, 100.0, 102.0))),
+            SHORT,
+            make_exits(),
+            Barrier.LOSS,
+            -0.02,
+            2,
+            2,
+        ),
         id="short-stop-loss",
     ),
     # Entry bar touches 97.5 and 103.5: both barriers, the stop wins (98), held 1 candle.
     pytest.param(
-        Case(with_bars((1, (100.0, 103.5, 97.5, 101.0))), LONG, make_exits(),
-             Barrier.LOSS, -0.02, 1, 1),
+        Case(
+            with_bars((1, (100.0, 103.5, 97.5, 101.0))),
+            LONG,
+            make_exits(),
+            Barrier.LOSS,
+            -0.02,
+            1,
+            1,
+        ),
         id="long-both-touched-is-stop",
     ),
     # Same for a short: 103.5 >= 102 and 96.5 <= 97 -> stop at 102.
     pytest.param(
-        Case(with_bars((1, (100.0, 103.5, 96.5, 99.0))), SHORT, make_exits(),
-             Barrier.LOSS, -0.02, 1, 1),
+        Case(
+            with_bars((1, (100.0, 103.5, 96.5, 99.0))),
+            SHORT,
+            make_exits(),
+            Barrier.LOSS,
+            -0.02,
+            1,
+            1,
+        ),
         id="short-both-touched-is-stop",
     ),
     # Bar 2 opens at 97 < 98: gap through the stop, exit at the open 97 (-3 %), held 1.
     pytest.param(
-        Case(with_bars((2, (97.0, 97.5, 96.0, 97.0))), LONG, make_exits(),
-             Barrier.LOSS, -0.03, 1, 2),
+        Case(
+            with_bars((2, (97.0, 97.5, 96.0, 97.0))), LONG, make_exits(), Barrier.LOSS, -0.03, 1, 2
+        ),
         id="long-gap-through-stop",
     ),
     # Bar 2 opens at 104 > 103: gap through the take-profit, exit at 104 (+4 %).
     pytest.param(
-        Case(with_bars((2, (104.0, 104.5, 103.5, 104.0))), LONG, make_exits(),
-             Barrier.PROFIT, 0.04, 1, 2),
+        Case(
+            with_bars((2, (104.0, 104.5, 103.5, 104.0))),
+            LONG,
+            make_exits(),
+            Barrier.PROFIT,
+            0.04,
+            1,
+            2,
+        ),
         id="long-gap-through-take-profit",
     ),
     # Exact touches count (100 * 0.98 == 98.0 and 100 * 1.03 == 103.0 in floats):
     # bar 2 opens exactly at the stop -> exit at that open, held 1 candle ...
     pytest.param(
-        Case(with_bars((2, (98.0, 98.5, 97.5, 98.0))), LONG, make_exits(),
-             Barrier.LOSS, -0.02, 1, 2),
+        Case(
+            with_bars((2, (98.0, 98.5, 97.5, 98.0))), LONG, make_exits(), Barrier.LOSS, -0.02, 1, 2
+        ),
         id="open-exactly-at-stop",
     ),
     # ... bar 2's low is exactly the stop -> stop inside bar 2, held 2 candles ...
     pytest.param(
-        Case(with_bars((2, (100.5, 101.0, 98.0, 99.0))), LONG, make_exits(),
-             Barrier.LOSS, -0.02, 2, 2),
+        Case(
+            with_bars((2, (100.5, 101.0, 98.0, 99.0))),
+            LONG,
+            make_exits(),
+            Barrier.LOSS,
+            -0.02,
+            2,
+            2,
+        ),
         id="low-exactly-at-stop",
     ),
     # ... bar 2 opens exactly at the take-profit -> exit at that open, held 1 ...
     pytest.param(
-        Case(with_bars((2, (103.0, 103.5, 102.5, 103.0))), LONG, make_exits(),
-             Barrier.PROFIT, 0.03, 1, 2),
+        Case(
+            with_bars((2, (103.0, 103.5, 102.5, 103.0))),
+            LONG,
+            make_exits(),
+            Barrier.PROFIT,
+            0.03,
+            1,
+            2,
+        ),
         id="open-exactly-at-take-profit",
     ),
     # ... bar 2's high is exactly the take-profit -> inside bar 2, held 2.
     pytest.param(
-        Case(with_bars((2, (100.5, 103.0, 100.0, 102.5))), LONG, make_exits(),
-             Barrier.PROFIT, 0.03, 2, 2),
+        Case(
+            with_bars((2, (100.5, 103.0, 100.0, 102.5))),
+            LONG,
+            make_exits(),
+            Barrier.PROFIT,
+            0.03,
+            2,
+            2,
+        ),
         id="high-exactly-at-take-profit",
     ),
     # Short, bar 2 opens at 103 > 102: exit at 103, -(103-100)/100 = -3 %.
     pytest.param(
-        Case(with_bars((2, (103.0, 103.5, 102.5, 103.0))), SHORT, make_exits(),
-             Barrier.LOSS, -0.03, 1, 2),
+        Case(
+            with_bars((2, (103.0, 103.5, 102.5, 103.0))),
+            SHORT,
+            make_exits(),
+            Barrier.LOSS,
+            -0.03,
+            1,
+            2,
+        ),
         id="short-gap-through-stop",
     ),
     # Nothing touched: time exit at bar 4's open 100.7 = 0 + 1 + 3, held 3 candles.
@@ -213,45 +292,92 @@ CASES = [
     # The module docstring's example: bar 1's high 101.5 >= 101 activates the trail at
     # 101.5 * 0.99 = 100.485; bar 2's low 100.4 hits it -> +0.485 %.
     pytest.param(
-        Case(with_bars((1, (100.0, 101.5, 99.5, 101.0)), (2, (101.0, 102.0, 100.4, 101.0))),
-             LONG, TRAIL, Barrier.TRAILING, 0.00485, 2, 2),
+        Case(
+            with_bars((1, (100.0, 101.5, 99.5, 101.0)), (2, (101.0, 102.0, 100.4, 101.0))),
+            LONG,
+            TRAIL,
+            Barrier.TRAILING,
+            0.00485,
+            2,
+            2,
+        ),
         id="long-trailing",
     ),
     # Short mirror: bar 1's low 98.5 <= 99 activates the trail at 98.5 * 1.01 = 99.485;
     # bar 2's high 99.6 hits it -> -(99.485 - 100)/100 = +0.515 %.
     pytest.param(
-        Case(with_bars((1, (100.0, 100.5, 98.5, 99.0)), (2, (99.0, 99.6, 98.0, 99.0))),
-             SHORT, TRAIL, Barrier.TRAILING, 0.00515, 2, 2),
+        Case(
+            with_bars((1, (100.0, 100.5, 98.5, 99.0)), (2, (99.0, 99.6, 98.0, 99.0))),
+            SHORT,
+            TRAIL,
+            Barrier.TRAILING,
+            0.00515,
+            2,
+            2,
+        ),
         id="short-trailing",
     ),
     # Bar 2 raises the peak to 102 (trail 100.98) and also trades at 100.2, but it is
     # tested with the stop of bar 1 (inactive -> 98): no exit. Bar 3 hits 100.98.
     pytest.param(
-        Case(with_bars((1, (100.0, 100.5, 99.5, 100.2)), (2, (100.2, 102.0, 100.2, 101.8)),
-                       (3, (101.5, 101.6, 100.9, 101.0))),
-             LONG, TRAIL, Barrier.TRAILING, 0.0098, 3, 3),
+        Case(
+            with_bars(
+                (1, (100.0, 100.5, 99.5, 100.2)),
+                (2, (100.2, 102.0, 100.2, 101.8)),
+                (3, (101.5, 101.6, 100.9, 101.0)),
+            ),
+            LONG,
+            TRAIL,
+            Barrier.TRAILING,
+            0.0098,
+            3,
+            3,
+        ),
         id="trailing-set-by-previous-bars-only",
     ),
     # The trail ratchets: 100.485 after bar 1, 102.5 * 0.99 = 101.475 after bar 2 (whose
     # low 100.6 stays above 100.485), hit by bar 3's low 101.4 -> +1.475 %.
     pytest.param(
-        Case(with_bars((1, (100.0, 101.5, 99.8, 101.0)), (2, (101.0, 102.5, 100.6, 102.0)),
-                       (3, (102.0, 102.2, 101.4, 101.5))),
-             LONG, TRAIL, Barrier.TRAILING, 0.01475, 3, 3),
+        Case(
+            with_bars(
+                (1, (100.0, 101.5, 99.8, 101.0)),
+                (2, (101.0, 102.5, 100.6, 102.0)),
+                (3, (102.0, 102.2, 101.4, 101.5)),
+            ),
+            LONG,
+            TRAIL,
+            Barrier.TRAILING,
+            0.01475,
+            3,
+            3,
+        ),
         id="trailing-ratchets",
     ),
     # Trail active at 100.485 after bar 1; bar 2 opens at 100.2 below it -> exit at 100.2.
     pytest.param(
-        Case(with_bars((1, (100.0, 101.5, 99.8, 101.0)), (2, (100.2, 100.5, 99.9, 100.0))),
-             LONG, TRAIL, Barrier.TRAILING, 0.002, 1, 2),
+        Case(
+            with_bars((1, (100.0, 101.5, 99.8, 101.0)), (2, (100.2, 100.5, 99.9, 100.0))),
+            LONG,
+            TRAIL,
+            Barrier.TRAILING,
+            0.002,
+            1,
+            2,
+        ),
         id="gap-through-trailing-stop",
     ),
     # Trail distance 5 %: 101.5 * 0.95 = 96.425 is looser than the fixed 98, so the fixed
     # stop stays in charge and the hit is a "loss".
     pytest.param(
-        Case(with_bars((1, (100.0, 101.5, 99.5, 101.0)), (2, (101.0, 101.2, 97.9, 98.0))),
-             LONG, make_exits(trailing_enabled=True, trailing_distance_ratio=0.05),
-             Barrier.LOSS, -0.02, 2, 2),
+        Case(
+            with_bars((1, (100.0, 101.5, 99.5, 101.0)), (2, (101.0, 101.2, 97.9, 98.0))),
+            LONG,
+            make_exits(trailing_enabled=True, trailing_distance_ratio=0.05),
+            Barrier.LOSS,
+            -0.02,
+            2,
+            2,
+        ),
         id="looser-trail-is-fixed-stop",
     ),
     # Short signal at bar 2 (known at its close) -> exit at bar 3's open 101.0, held 2.
@@ -266,20 +392,41 @@ CASES = [
     ),
     # The reversal at bar 1 would exit at bar 2's open, but bar 1 already hit the stop.
     pytest.param(
-        Case(with_bars((1, (100.0, 100.5, 97.5, 98.0))), [1.0, -1.0, 0.0, 0.0, 0.0], REVERSE,
-             Barrier.LOSS, -0.02, 1, 1),
+        Case(
+            with_bars((1, (100.0, 100.5, 97.5, 98.0))),
+            [1.0, -1.0, 0.0, 0.0, 0.0],
+            REVERSE,
+            Barrier.LOSS,
+            -0.02,
+            1,
+            1,
+        ),
         id="stop-before-reversal",
     ),
     # Reversal at bar 1 and a gap to 97 at bar 2's open: the resting stop fills first.
     pytest.param(
-        Case(with_bars((2, (97.0, 97.5, 96.0, 97.0))), [1.0, -1.0, 0.0, 0.0, 0.0], REVERSE,
-             Barrier.LOSS, -0.03, 1, 2),
+        Case(
+            with_bars((2, (97.0, 97.5, 96.0, 97.0))),
+            [1.0, -1.0, 0.0, 0.0, 0.0],
+            REVERSE,
+            Barrier.LOSS,
+            -0.03,
+            1,
+            2,
+        ),
         id="gap-stop-before-reversal",
     ),
     # Holding 2: time and a reversal (bar 2) both exit at bar 3's open; named reversal.
     pytest.param(
-        Case(QUIET, [1.0, 0.0, -1.0, 0.0, 0.0], make_exits(exit_on_reversal=True,
-             max_holding_candles=2), Barrier.REVERSAL, 0.01, 2, 3),
+        Case(
+            QUIET,
+            [1.0, 0.0, -1.0, 0.0, 0.0],
+            make_exits(exit_on_reversal=True, max_holding_candles=2),
+            Barrier.REVERSAL,
+            0.01,
+            2,
+            3,
+        ),
         id="reversal-named-before-time",
     ),
     # Repeated long signals are not a reversal: the trade runs to its time exit.
@@ -357,15 +504,26 @@ DOWN = with_bars((4, (99.0, 99.0, 99.0, 99.0)))  # time exit at 99.0
         pytest.param(DOWN, SHORT, make_costs(fee_ratio=0.001), 0.00801, id="fee-short"),
         # Slippage 0.1 %: fills 100.1 and 101 * 0.999 = 100.899;
         # 100.899 / 100.1 - 1 = 0.007982017982018.
-        pytest.param(UP, LONG, make_costs(base_slippage_ratio=0.001), 0.007982017982018,
-                     id="slippage-long"),
+        pytest.param(
+            UP, LONG, make_costs(base_slippage_ratio=0.001), 0.007982017982018, id="slippage-long"
+        ),
         # Short fills 99.9 and 99 * 1.001 = 99.099; -(99.099 / 99.9 - 1) = 0.008018018018018.
-        pytest.param(DOWN, SHORT, make_costs(base_slippage_ratio=0.001), 0.008018018018018,
-                     id="slippage-short"),
+        pytest.param(
+            DOWN,
+            SHORT,
+            make_costs(base_slippage_ratio=0.001),
+            0.008018018018018,
+            id="slippage-short",
+        ),
         # Both: r = 100.899 / 100.1; r - 1 - 0.001 * (1 + r) = 0.007982018 - 0.002007982
         #     = 0.005974036
-        pytest.param(UP, LONG, make_costs(fee_ratio=0.001, base_slippage_ratio=0.001),
-                     0.005974035964036, id="fee-and-slippage-long"),
+        pytest.param(
+            UP,
+            LONG,
+            make_costs(fee_ratio=0.001, base_slippage_ratio=0.001),
+            0.005974035964036,
+            id="fee-and-slippage-long",
+        ),
     ],
 )
 def test_costs(
@@ -438,8 +596,13 @@ def test_wrapper_frame() -> None:
     # absent from the series (reindexed to no event).
     direction = pd.Series([1.0, np.nan, 0.0, 0.0, 1.0], index=index[:5])
     out = triple_barrier_labels(df, direction, make_exits(), NO_COSTS)
-    assert list(out.columns) == ["label", "net_return", "gross_return", "barrier",
-                                 "holding_candles"]
+    assert list(out.columns) == [
+        "label",
+        "net_return",
+        "gross_return",
+        "barrier",
+        "holding_candles",
+    ]
     assert out.index.equals(index)
     assert out["label"].dtype == object
     assert out["barrier"].dtype == object

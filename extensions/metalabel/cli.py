@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -61,6 +62,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     for variant in variants:
         print(f"\n=== freqtrade backtesting: {variant} ({args.timerange}) ===", flush=True)
         results_dirs[variant] = reports / "runs" / variant
+        shutil.rmtree(results_dirs[variant], ignore_errors=True)  # this run's results only
         result = run_backtest(
             args.timerange,
             configs=configs,
@@ -72,6 +74,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         if result.returncode != 0:
             print(f"freqtrade backtesting ({variant}) failed with exit code {result.returncode}")
             return result.returncode
+        log = Path(args.userdir) / "models" / BACKTEST_IDENTIFIER / LIFECYCLE_LOG
+        if variant == "meta" and log.exists():  # the next run clears the model folder
+            shutil.copy(log, results_dirs[variant] / LIFECYCLE_LOG)
     if args.meta_only:
         return 0
     try:
@@ -81,7 +86,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             candles_dir=Path(args.data_dir),
             out_dir=reports,
             commit=current_commit(),
-            lifecycle_log=Path(args.userdir) / "models" / BACKTEST_IDENTIFIER / LIFECYCLE_LOG,
+            lifecycle_log=results_dirs["meta"] / LIFECYCLE_LOG,
         )
     except ReportInputError as err:
         print(f"walk-forward report not written: {err}")

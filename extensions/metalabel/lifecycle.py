@@ -3,7 +3,8 @@ results fall far behind what the model showed before it went live.
 
 Promotion (seed v2): on the same hold-out rows, the candidate needs a Sharpe of at least
 0.9x the incumbent's, a profit factor of at least 0.9x, a max drawdown of at most 1.1x,
-and at least 50 trades; all must pass. "0.9x" is read as "at most 10 % worse", so with a
+on a hold-out of at least 50 trades (signal events with their labelled outcome: the
+sample both models are judged on); all must pass. "0.9x" is read as "at most 10 % worse", so with a
 negative incumbent Sharpe of -1.0 the candidate needs >= -1.1 (a plain 0.9x would demand
 -0.9, i.e. better than the incumbent). With no incumbent (the first model) the candidate
 is promoted: the bot needs a model. Figures are trade-level, from
@@ -65,30 +66,45 @@ def _number(stats: Stats, key: str) -> float | None:
 
 
 def promotion_verdict(
-    candidate: Stats, incumbent: Stats | None, settings: LifecycleSettings
+    candidate: Stats,
+    incumbent: Stats | None,
+    settings: LifecycleSettings,
+    *,
+    holdout_events: int,
 ) -> Verdict:
-    """Promote or refuse a candidate, comparing both on the same hold-out rows."""
+    """Promote or refuse a candidate, comparing both on the same hold-out rows.
+
+    ``holdout_events`` is the number of signal events (trade opportunities, each with
+    its labelled outcome) in the hold-out: the sample both models are judged on, which
+    must hold at least ``min_holdout_trades``. An incumbent that took no trade on the
+    hold-out gives no reference: a candidate that trades there replaces it.
+    """
     if incumbent is None:
         return Verdict(Decision.PROMOTE, ("no incumbent: the first model is promoted",))
+    if holdout_events < settings.min_holdout_trades:
+        return Verdict(
+            Decision.REFUSE,
+            (f"{holdout_events} hold-out trades < {settings.min_holdout_trades}",),
+        )
+    sharpe = _number(candidate, "sharpe")
+    if not candidate.get("trades") or sharpe is None:
+        return Verdict(Decision.REFUSE, ("candidate takes too few trades for a Sharpe",))
+    if not incumbent.get("trades"):
+        return Verdict(Decision.PROMOTE, ("the incumbent took no trade on the hold-out",))
     failures = []
-    trades = int(candidate.get("trades") or 0)
-    if trades < settings.min_holdout_trades:
-        failures.append(f"{trades} hold-out trades < {settings.min_holdout_trades}")
-    sharpe, sharpe_inc = _number(candidate, "sharpe"), _number(incumbent, "sharpe")
-    if sharpe is None:
-        failures.append("candidate Sharpe not computable")
-    elif sharpe_inc is not None and not _at_least(sharpe, sharpe_inc, settings.min_sharpe_ratio):
+    sharpe_inc = _number(incumbent, "sharpe")
+    if sharpe_inc is not None and not _at_least(sharpe, sharpe_inc, settings.min_sharpe_ratio):
         failures.append(
             f"Sharpe {sharpe:.3f} < {settings.min_sharpe_ratio}x incumbent {sharpe_inc:.3f}"
         )
-    # A profit factor without losses is None: as good as it gets.
+    # A profit factor without losing trades is None: as good as it gets.
     pf, pf_inc = _number(candidate, "profit_factor"), _number(incumbent, "profit_factor")
     if pf is not None and pf_inc is not None and pf < settings.min_profit_factor_ratio * pf_inc:
         failures.append(
             f"profit factor {pf:.3f} < {settings.min_profit_factor_ratio}x incumbent {pf_inc:.3f}"
         )
-    if pf is not None and pf_inc is None and candidate.get("trades"):
-        failures.append("incumbent had no losing trade, candidate has")
+    if pf is not None and pf_inc is None:
+        failures.append("the incumbent had no losing trade on the hold-out, the candidate has")
     dd, dd_inc = _number(candidate, "max_drawdown"), _number(incumbent, "max_drawdown")
     if dd is not None and dd_inc is not None and dd > settings.max_drawdown_ratio * dd_inc + 1e-12:
         failures.append(

@@ -109,7 +109,12 @@ class MetaLabelClassifier(BaseClassifierModel):
         elif isinstance(candidate, NeutralModel):
             verdict = Verdict(Decision.REFUSE, (f"candidate not trained: {candidate.reason}",))
         else:
-            verdict = promotion_verdict(candidate_stats, incumbent_stats, config.lifecycle)
+            verdict = promotion_verdict(
+                candidate_stats,
+                incumbent_stats,
+                config.lifecycle,
+                holdout_events=len(dd["test_labels"]),
+            )
         promoted = verdict.decision is Decision.PROMOTE or incumbent is None
         event = {
             "time": datetime.now(UTC).isoformat(),
