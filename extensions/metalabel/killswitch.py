@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from metalabel.config import KillSwitchSettings
+from metalabel.numbers import finite_positive
 
 try:  # POSIX; the bot runs on Linux (Docker). Without it writes are atomic but unlocked.
     import fcntl
@@ -98,15 +99,6 @@ class KillDecision:
     trip: bool
     trigger: KillTrigger | None
     reason: str
-
-
-def _finite_positive(value: float | None) -> bool:
-    if value is None or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value) and value > 0
-    except TypeError:
-        return False
 
 
 def drawdown_ratio(equity: float, peak_equity: float) -> float:
@@ -192,7 +184,7 @@ def _evaluate(
         ("peak equity", peak_equity),
         ("start-of-day equity", day_start_equity),
     ):
-        if (value is not None or name == "equity") and not _finite_positive(value):
+        if (value is not None or name == "equity") and not finite_positive(value):
             return KillDecision(
                 True, KillTrigger.BAD_INPUT, f"{name} {value!r} is not a finite positive number"
             )
@@ -343,7 +335,7 @@ def track_equity(state: KillSwitchState, equity: float, now: datetime) -> KillSw
     >>> (s.peak_equity, s.day_start_equity, s.day.isoformat())
     (1000.0, 900.0, '2026-07-22')
     """
-    if not _finite_positive(equity) or now.tzinfo is None:
+    if not finite_positive(equity) or now.tzinfo is None:
         return state
     today = now.astimezone(UTC).date()
     peak = equity if state.peak_equity is None else max(state.peak_equity, equity)

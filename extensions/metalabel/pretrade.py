@@ -37,6 +37,7 @@ from metalabel.killswitch import (
     drawdown_limit_hit,
     drawdown_ratio,
 )
+from metalabel.numbers import finite_positive
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +68,6 @@ class PreTradeDecision:
 
 def _refuse(check: EntryCheck, reason: str) -> PreTradeDecision:
     return PreTradeDecision(allowed=False, reason=f"{check.value}: {reason}", check=check)
-
-
-def _positive(value: float | None) -> bool:
-    if value is None or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value) and value > 0
-    except TypeError:
-        return False
 
 
 def check_entry(
@@ -149,10 +141,10 @@ def _check_entry(
     side = side.lower() if isinstance(side, str) else side
     if side not in SIDES:
         return _refuse(EntryCheck.INPUT, f"side {side!r} is not one of {SIDES}")
-    if not _positive(equity):
+    if not finite_positive(equity):
         return _refuse(EntryCheck.INPUT, f"equity {equity!r} is not a finite positive number")
     for name, mark in (("peak equity", peak_equity), ("start-of-day equity", day_start_equity)):
-        if mark is not None and not _positive(mark):
+        if mark is not None and not finite_positive(mark):
             return _refuse(EntryCheck.INPUT, f"{name} {mark!r} is not a finite positive number")
 
     if kill_switch.tripped:

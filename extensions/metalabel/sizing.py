@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from metalabel.config import LEVERAGE_HARD_CAP, RiskSettings
+from metalabel.numbers import finite_positive
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +69,6 @@ def _no_trade(reason: str) -> StakeDecision:
     return StakeDecision(stake_amount=0.0, notional=0.0, reason=reason)
 
 
-def _usable(value: float | None) -> bool:
-    """A finite number above 0 (bools and None are not numbers here)."""
-    if value is None or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value) and value > 0
-    except TypeError:
-        return False
-
-
 def volatility_multiplier(current_daily_volatility: float, settings: RiskSettings) -> float:
     """``min(target / current, cap)``; 0.0 when the volatility is unusable (no trade).
 
@@ -86,7 +77,7 @@ def volatility_multiplier(current_daily_volatility: float, settings: RiskSetting
     >>> volatility_multiplier(0.001, RiskSettings())  # 10x, capped at 2x
     2.0
     """
-    if not _usable(current_daily_volatility):
+    if not finite_positive(current_daily_volatility):
         return 0.0
     ratio = settings.target_daily_volatility_ratio / current_daily_volatility
     return float(min(ratio, settings.max_volatility_multiplier))
@@ -144,23 +135,23 @@ def _position_stake(
     max_stake: float,
     settings: RiskSettings,
 ) -> StakeDecision:
-    if not _usable(equity):
+    if not finite_positive(equity):
         return _no_trade(f"equity {equity!r} is not a positive number")
     if confidence is None:
         confidence = 1.0
-    elif not _usable(confidence) or confidence > 1:
+    elif not finite_positive(confidence) or confidence > 1:
         return _no_trade(f"confidence {confidence!r} is not in (0, 1]")
     vol_multiplier = volatility_multiplier(current_daily_volatility, settings)
     if vol_multiplier <= 0:
         return _no_trade(f"daily volatility {current_daily_volatility!r} is not a positive number")
     for name, value in (("guard", guard_multiplier), ("regime", regime_multiplier)):
-        if not _usable(value):
+        if not finite_positive(value):
             return _no_trade(f"{name} multiplier {value!r} blocks the entry (not above 0)")
         if value > 1:
             return _no_trade(f"{name} multiplier {value!r} is above 1 (multipliers only shrink)")
-    if not _usable(leverage) or leverage < 1 or leverage > LEVERAGE_HARD_CAP:
+    if not finite_positive(leverage) or leverage < 1 or leverage > LEVERAGE_HARD_CAP:
         return _no_trade(f"leverage {leverage!r} is not in [1, {LEVERAGE_HARD_CAP}]")
-    if not _usable(max_stake):
+    if not finite_positive(max_stake):
         return _no_trade(f"max stake {max_stake!r} is not a positive number")
     if min_stake is not None and (
         isinstance(min_stake, bool) or not math.isfinite(min_stake) or min_stake < 0
