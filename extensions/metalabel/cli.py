@@ -242,6 +242,74 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dryrun(args: argparse.Namespace) -> int:
+    """freqtrade trade --dry-run against the replay live clock until Ctrl-C / SIGTERM."""
+    from metalabel.dryrun import DryRunError, dryrun_session
+
+    env_file = Path(args.env_file)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        with dryrun_session(
+            mode=args.mode,
+            api_port=args.api_port,
+            lead_hours=args.lead_hours,
+            env_file=env_file,
+            config=Path(args.config[0]),
+            startup_timeout_seconds=args.startup_timeout,
+        ) as session:
+            creds = session.credentials
+            print(
+                f"\ndry run ({args.mode}) against the replay exchange {session.replay.url}\n"
+                f"REST API: {creds.url}/api/v1  (FreqUI at {creds.url} once installed with "
+                "`freqtrade install-ui`, which needs internet)\n"
+                f"login: username {creds.username}, password: FREQTRADE__API_SERVER__PASSWORD "
+                f"in {env_file}\n"
+                "(generated for this session; the file is mode 0600 and removed on exit)\n"
+                f"health: metalabel health --env-file {env_file}\n"
+                "Ctrl-C stops the bot and the replay exchange.\n",
+                flush=True,
+            )
+            while not stop.wait(1.0):
+                if session.process.poll() is not None:
+                    print(f"freqtrade exited with code {session.process.returncode}")
+                    return session.process.returncode or 1
+    except DryRunError as err:
+        print(f"dry run failed: {err}")
+        return 1
+    print("dry run stopped")
+    return 0
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    """One line per check; exit code 0 only when every check passes."""
+    import time
+
+    from metalabel.health import BotClient, HealthLimits, resolve_credentials, run_checks
+
+    config_path = Path(args.config[0])
+    try:
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        config = {}
+    credentials = resolve_credentials(
+        url=args.url, username=args.username, env_file=Path(args.env_file), config=config
+    )
+    limits = HealthLimits(
+        candle_grace_seconds=args.grace_minutes * 60,
+        process_max_age_seconds=args.process_max_age,
+    )
+    client = BotClient(credentials, timeout_seconds=args.timeout)
+    try:
+        results = run_checks(client, now_s=time.time(), limits=limits, pairs=args.pair or None)
+    finally:
+        client.close()
+    for result in results:
+        print(result.line())
+    return 0 if results and all(r.ok for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, PROJECT_ROOT, USER_DATA
 
@@ -336,6 +404,47 @@ def build_parser() -> argparse.ArgumentParser:
         "metalabel.model.confidence_threshold of --config",
     )
     tune.set_defaults(func=_cmd_tune)
+
+    dryrun = sub.add_parser(
+        "dryrun", help="freqtrade trade --dry-run offline, against the replay live clock"
+    )
+    dryrun.add_argument(
+        "--mode",
+        choices=["primary", "primary_regime", "meta"],
+        default="primary_regime",
+        help="strategy mode; 'meta' enables FreqAI, which trains at start-up (minutes)",
+    )
+    dryrun.add_argument("--api-port", type=int, default=8080, help="REST API port on 127.0.0.1")
+    dryrun.add_argument(
+        "--lead-hours", type=int, default=720, help="hours of replayed candles still ahead"
+    )
+    dryrun.add_argument("--config", action="append", default=None)
+    dryrun.add_argument("--env-file", default=str(USER_DATA / "dryrun.env"))
+    dryrun.add_argument(
+        "--startup-timeout", type=float, default=900.0, help="seconds to wait for the API"
+    )
+    dryrun.set_defaults(func=_cmd_dryrun)
+
+    health = sub.add_parser(
+        "health", help="check a running bot through its REST API (exit code 0 = healthy)"
+    )
+    health.add_argument("--url", default=None, help="default: env, --env-file, then config")
+    health.add_argument("--username", default=None)
+    health.add_argument(
+        "--env-file",
+        default=str(USER_DATA / "dryrun.env"),
+        help="credentials file of `metalabel dryrun` (the environment wins over it)",
+    )
+    health.add_argument("--config", action="append", default=None)
+    health.add_argument("--pair", action="append", default=None, help="default: the whitelist")
+    health.add_argument(
+        "--grace-minutes", type=float, default=10.0, help="candle age allowed beyond a timeframe"
+    )
+    health.add_argument(
+        "--process-max-age", type=float, default=180.0, help="seconds since the last bot loop"
+    )
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
+    health.set_defaults(func=_cmd_health)
 
     parser.set_defaults(default_config=str(MAIN_CONFIG))
     return parser
