@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TIMERANGE ?= 20240701-20260721
 PYTEST_ARGS ?=
 
-.PHONY: backtest test test-fast analysis lint typecheck replay check-config settings
+.PHONY: backtest test test-fast analysis lint typecheck replay check-config settings dryrun
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,3 +47,8 @@ check-config: $(STAMP)
 
 settings: $(STAMP)
 	$(BIN)/metalabel settings
+
+## freqtrade trade --dry-run offline against the replay live clock; REST API on 127.0.0.1
+## (session credentials in user_data/dryrun.env). Ctrl-C stops it.
+dryrun: $(STAMP)
+	$(BIN)/metalabel dryrun

@@ -1,6 +1,6 @@
 """Shared fixtures: offline freqtrade runs in a throw-away user directory."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -27,3 +27,14 @@ def backtest(tmp_path: Path) -> BacktestRunner:
         return output, load_backtest_data(results), userdir
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _freqtrade_persistence_mode() -> Iterator[None]:
+    """freqtrade's in-process backtests switch its trade store to memory globally
+    (``Trade.use_db = False``); give every test the live default back."""
+    yield
+    from freqtrade.persistence import PairLocks, Trade
+
+    Trade.use_db = True
+    PairLocks.use_db = True

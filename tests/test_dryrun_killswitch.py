@@ -34,6 +34,8 @@ def replay() -> Iterator[ReplayServer]:
 
 
 def _bot(replay: ReplayServer, userdir: Path) -> FreqtradeBot:
+    Trade.use_db = True  # a trading bot keeps its trades in its database
+    PairLocks.use_db = True
     overlay = deep_merge_dicts(
         {
             "freqai": {"enabled": False},

@@ -81,6 +81,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def generate_credentials(url: str, username: str = "metalabel") -> tuple[ApiCredentials, str]:
     """A fresh random API password and JWT secret (URL- and shell-safe characters)."""
     return ApiCredentials(url, username, secrets.token_urlsafe(24)), secrets.token_urlsafe(48)
@@ -179,6 +188,9 @@ def dryrun_session(
     credentials file (tests); a file that is written is removed again on exit.
     """
     port = api_port or free_port()
+    if not _port_is_free(port):
+        # freqtrade would log the bind error and run on without its API
+        raise DryRunError(f"127.0.0.1:{port} is in use; choose another API port")
     credentials, jwt_secret = generate_credentials(f"http://127.0.0.1:{port}")
     with ExitStack() as stack:
         server = stack.enter_context(ReplayServer(data_dir, clock=LiveClock(lead_hours)))
