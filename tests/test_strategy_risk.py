@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from freqtrade.data.history import load_pair_history
-from freqtrade.enums import CandleType
+from freqtrade.enums import CandleType, RunMode
 from freqtrade.persistence import LocalTrade, PairLocks, Trade
 from freqtrade.wallets import Wallets
 
@@ -204,3 +204,24 @@ def test_guard_reduces_after_five_losses(strategy: Any) -> None:
     strategy.bot_loop_start(current_time=NOW)
     assert strategy.risk.guard.tier is GuardTier.REDUCED
     assert pd.notna(strategy.risk.guard.reason)
+
+
+def test_no_entry_on_stale_data_while_trading(strategy: Any) -> None:
+    strategy.config["runmode"] = RunMode.DRY_RUN
+    strategy.dp._config["runmode"] = RunMode.DRY_RUN
+    # the last analysed candle opened at NOW: fresh an hour later, stale three hours later
+    assert strategy.confirm_trade_entry(
+        "BTC/USDT:USDT", "market", 0.001, 60000.0, "GTC", NOW + timedelta(hours=1), None, "long"
+    )
+    assert not strategy.confirm_trade_entry(
+        "BTC/USDT:USDT", "market", 0.001, 60000.0, "GTC", NOW + timedelta(hours=3), None, "long"
+    )
+
+
+def test_heartbeat_once_per_hour_while_trading(
+    strategy: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    strategy.config["runmode"] = RunMode.DRY_RUN
+    for minutes in (0, 30, 59, 60, 90):
+        strategy.bot_loop_start(current_time=NOW + timedelta(minutes=minutes))
+    assert sum("heartbeat: alive" in r.message for r in caplog.records) == 2

@@ -258,6 +258,15 @@ class LifecycleSettings:
 
 
 @dataclass(frozen=True)
+class OperationsSettings:
+    """Unattended running: heartbeat and the stale-data entry block."""
+
+    heartbeat_minutes: int = field(default=60, metadata=_num(1, 1440))
+    # No entry when the last closed candle closed longer ago than one timeframe plus this.
+    stale_data_grace_minutes: int = field(default=10, metadata=_num(0, 1440))
+
+
+@dataclass(frozen=True)
 class MetalabelConfig:
     """All of this project's settings; build it with :func:`load_config`."""
 
@@ -271,6 +280,7 @@ class MetalabelConfig:
     guard: GuardSettings = field(default_factory=GuardSettings)
     kill_switch: KillSwitchSettings = field(default_factory=KillSwitchSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    operations: OperationsSettings = field(default_factory=OperationsSettings)
 
 
 T = TypeVar("T")

@@ -45,6 +45,7 @@ from metalabel.exits import (
     trailing_stop_price,
 )
 from metalabel.features import add_features, add_funding_features
+from metalabel.freshness import stale_reason
 from metalabel.killswitch import install_api_error_handler
 from metalabel.labels import triple_barrier_labels
 from metalabel.model import CLASS_NAMES, TAKE
@@ -404,6 +405,27 @@ class MetaLabelStrategy(IStrategy):
             ]
         for notice in notices:
             self._apply(notice, current_time)
+        if self._trading():
+            self._heartbeat(current_time)
+
+    def _trading(self) -> bool:
+        return self.config.get("runmode") in (RunMode.LIVE, RunMode.DRY_RUN)
+
+    def _heartbeat(self, now: datetime) -> None:
+        """One "alive" line per ``operations.heartbeat_minutes``, live and dry-run only."""
+        every = timedelta(minutes=self.settings.operations.heartbeat_minutes)
+        last = getattr(self, "_last_heartbeat", None)
+        if last is not None and now - last < every:
+            return
+        self._last_heartbeat = now
+        guard = self.risk.guard.tier if self.risk.guard else "normal"
+        logger.info(
+            "heartbeat: alive, equity %.2f, %d open trades, kill switch %s, guard %s",
+            self._equity(),
+            len(Trade.get_trades_proxy(is_open=True)),
+            "TRIPPED" if self.risk.tripped else "active",
+            guard,
+        )
 
     def _apply(self, notice: Notice, current_time: datetime) -> None:
         # The candle time leads, so a backtest log shows when it happened.
@@ -469,6 +491,17 @@ class MetaLabelStrategy(IStrategy):
         values = [self._confidence(pair) or 0.0 for pair in self.dp.current_whitelist()]
         return max(values) if values else None
 
+    def _stale(self, pair: str, now: datetime) -> str | None:
+        """Why the pair's candles are too old to trade on, or None."""
+        dataframe, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
+        last = None if dataframe.empty else dataframe["date"].iloc[-1].to_pydatetime()
+        return stale_reason(
+            last,
+            now,
+            timeframe=timedelta(seconds=timeframe_to_seconds(self.timeframe)),
+            grace=timedelta(minutes=self.settings.operations.stale_data_grace_minutes),
+        )
+
     def _refuse_once(self, pair: str, kind: str, reason: str) -> None:
         """Log a refusal when its kind changes for the pair, not on every candle."""
         if self._refusals.get(pair) != kind:
@@ -488,6 +521,12 @@ class MetaLabelStrategy(IStrategy):
         **kwargs,
     ) -> bool:
         try:
+            stale = self._stale(pair, current_time) if self._trading() else None
+            if stale is not None:
+                if self._refusals.get(pair) != "stale":
+                    self.dp.send_msg(f"No entries on {pair}: {stale}", always_send=True)
+                self._refuse_once(pair, "stale", stale)
+                return False
             open_positions = [
                 (t.pair, "short" if t.is_short else "long")
                 for t in Trade.get_trades_proxy(is_open=True)
