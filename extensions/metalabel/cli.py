@@ -310,6 +310,27 @@ def _cmd_health(args: argparse.Namespace) -> int:
     return 0 if results and all(r.ok for r in results) else 1
 
 
+def _cmd_drill(args: argparse.Namespace) -> int:
+    """One line per drill, then drills_passed=N/M; exit code 0 only when all pass."""
+    from metalabel.drills import DrillResult, run_drills, summary
+    from metalabel.dryrun import DryRunError
+
+    def show(result: DrillResult) -> None:
+        print(result.line(), flush=True)
+
+    try:
+        results = run_drills(
+            names=tuple(args.only or ()),
+            log_path=Path(args.log) if args.log else None,
+            on_result=show,
+        )
+    except (DryRunError, ValueError) as err:
+        print(f"drill session failed: {err}")
+        return 1
+    print(summary(results))
+    return 0 if results and all(r.passed for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, PROJECT_ROOT, USER_DATA
 
@@ -445,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
     health.set_defaults(func=_cmd_health)
+
+    drill = sub.add_parser(
+        "drill", help="fault drills: a dry-run bot against a faulty replay exchange"
+    )
+    drill.add_argument("--only", action="append", default=None, help="run only this drill")
+    drill.add_argument("--log", default=None, help="keep freqtrade's output in this file")
+    drill.set_defaults(func=_cmd_drill)
 
     parser.set_defaults(default_config=str(MAIN_CONFIG))
     return parser

@@ -247,3 +247,42 @@ def dryrun_session(
             stack.callback(env_file.unlink, missing_ok=True)
         _wait_for_api(process, credentials, startup_timeout_seconds)
         yield DryRunSession(credentials, jwt_secret, server, process, workdir, env_file)
+
+
+def restart_bot(
+    session: DryRunSession,
+    *,
+    output: int | None = None,
+    startup_timeout_seconds: float = 120.0,
+) -> subprocess.Popen[bytes]:
+    """Start freqtrade again after its process died (crash, SIGKILL), on the session's own
+    command line: same configs, user_data, database and API credentials.
+
+    The replay exchange keeps running. The caller owns the returned process and stops it
+    with :func:`stop_process`; the session only stops the process it started itself.
+    """
+    if session.process.poll() is None:
+        raise DryRunError(f"freqtrade (pid {session.process.pid}) is still running")
+    env = dict(os.environ)
+    env.update(
+        {
+            ENV_USERNAME: session.credentials.username,
+            ENV_PASSWORD: session.credentials.password,
+            ENV_JWT_SECRET: session.jwt_secret,
+        }
+    )
+    logger.info("restarting freqtrade on %s", session.workdir)
+    process = subprocess.Popen(
+        session.process.args,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_api(process, session.credentials, startup_timeout_seconds)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -120,6 +121,12 @@ class ReplayExchange:
     def handle(self, path: str, params: Params) -> tuple[int, dict[str, Any]]:
         """Dispatch one GET; returns (HTTP status, Bybit envelope)."""
         logger.debug("GET %s %s", path, params)
+        fault = self.faults.take()
+        if fault is not None:
+            if not fault.hang_seconds:
+                logger.debug("GET %s -> injected %s", path, fault.kind)
+                return fault.http_status, self._envelope(fault.ret_code, fault.ret_msg, {})
+            time.sleep(fault.hang_seconds)  # a timeout: the client gives up before this
         route = ROUTES.get(path.rstrip("/"))
         try:
             if route is None:
@@ -156,8 +163,9 @@ class ReplayExchange:
         return list(self.bundle.values())
 
     def _visible(self, candles: Candles) -> Candles:
-        visible = candles.shifted(self.clock.offset_ms).as_of(self.clock.now_ms())
-        return self.faults.prices(visible)
+        as_of_ms = self.faults.candle_time(self.clock.now_ms())  # a frozen feed stops here
+        visible = candles.shifted(self.clock.offset_ms).as_of(as_of_ms)
+        return self.faults.prices(self.faults.without_gap(visible))
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -365,7 +373,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         params = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         status, body = self.server.exchange.handle(url.path, params)
-        self._send(status, body)
+        try:
+            self._send(status, body)
+        except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+            logger.debug("client left before the answer to %s", url.path)
 
     def do_POST(self) -> None:  # private endpoints are not replayed
         length = int(self.headers.get("Content-Length") or 0)
