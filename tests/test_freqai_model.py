@@ -15,6 +15,7 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from freqtrade.resolvers import ExchangeResolver, StrategyResolver
 from freqtrade.resolvers.freqaimodel_resolver import FreqaiModelResolver
 
+from metalabel.lifecycle import LIFECYCLE_LOG, LifecycleLog
 from metalabel.replay import ReplayServer
 from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA
 from tests.conftest import BacktestRunner
@@ -136,3 +137,33 @@ def test_the_strategy_turns_a_failing_model_into_no_model_trades(
             out = strategy._predict(candles.reset_index(drop=True), {"pair": PAIR})
             assert (out["do_predict"] == 0).all() and (out["meta_confidence"] == 0).all()
     assert sum("Meta-model unavailable" in r.message for r in caplog.records) == 1
+
+
+def test_rollback_puts_the_previous_promoted_model_back(backtest: BacktestRunner) -> None:
+    _output, _trades, userdir = backtest("20250101-20250301")
+    plugin, _kitchen, features = _loaded_plugin(userdir)
+    folders = sorted((userdir / "models" / "metalabel-backtest").glob("sub-train-BTC_*"))
+    log = LifecycleLog(userdir / "models" / "metalabel-backtest" / LIFECYCLE_LOG)
+    log.path.unlink(missing_ok=True)
+    for version, folder in enumerate(folders, 1):  # two promotions: v1 then v2
+        log.append(
+            {
+                "time": "2025-01-01T00:00:00+00:00",
+                "pair": PAIR,
+                "decision": "promote",
+                "candidate_version": version,
+                "active_version": version,
+                "model_path": str(folder),
+            }
+        )
+    assert plugin.rollback(PAIR, ["live Sharpe collapsed"])
+    with next(folders[0].glob("*_model.joblib")).open("rb") as handle:
+        first = pickle.load(handle)
+    rows = np.random.default_rng(1).normal(size=(5, len(features)))
+    np.testing.assert_array_equal(
+        plugin.dd.model_dictionary[PAIR].predict_proba(rows), first.predict_proba(rows)
+    )
+    assert log.read()[-1]["decision"] == "rollback"
+    assert log.read()[-1]["active_version"] == 1
+    # nothing older than v1: a second rollback is refused, the model stays
+    assert not plugin.rollback(PAIR, ["again"])

@@ -1,5 +1,6 @@
 """Model lifecycle decisions: promotion against the incumbent, rollback against hold-out."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ from metalabel.config import LifecycleSettings
 from metalabel.lifecycle import (
     Decision,
     LifecycleLog,
+    live_rollback_check,
     promotion_verdict,
+    rollback_target,
     rollback_verdict,
 )
 
@@ -82,3 +85,46 @@ def test_log_round_trip_and_a_corrupt_line(tmp_path: Path) -> None:
         handle.write("{not json\n")
     log.append({"decision": "refuse", "version": 2})
     assert [e["version"] for e in log.read()] == [1, 2]
+
+
+T0 = "2026-01-01T00:00:00+00:00"
+
+
+def _promote(version: int, holdout: dict | None = None, time: str = T0) -> dict:
+    return {
+        "pair": "P",
+        "decision": "promote",
+        "candidate_version": version,
+        "active_version": version,
+        "time": time,
+        "active_holdout": holdout or stats(),
+    }
+
+
+def test_rollback_target_goes_back_one_promotion_at_a_time() -> None:
+    events = [
+        _promote(1),
+        {"pair": "P", "decision": "refuse", "active_version": 1},
+        _promote(3),
+        _promote(4),
+    ]
+    assert rollback_target(events, "P")["candidate_version"] == 3
+    # after rolling back to v3, the next rollback goes to v1
+    events.append({"pair": "P", "decision": "rollback", "active_version": 3, "time": T0})
+    assert rollback_target(events, "P")["candidate_version"] == 1
+    events.append({"pair": "P", "decision": "rollback", "active_version": 1, "time": T0})
+    assert rollback_target(events, "P") is None  # nothing older than the first model
+    assert rollback_target(events, "Q") is None
+
+
+def test_live_rollback_check_uses_trades_since_the_model_took_over() -> None:
+    events = [_promote(1, stats(sharpe=0.3, dd=0.10), time="2026-01-02T00:00:00+00:00")]
+    before = datetime(2026, 1, 1, tzinfo=UTC)
+    after = datetime(2026, 1, 3, tzinfo=UTC)
+    losing = [(after, r) for r in [-0.01, 0.005] * 12]  # 24 trades, Sharpe about -0.3
+    verdict = live_rollback_check(events, "P", losing, S)
+    assert verdict is not None and verdict.decision is Decision.ROLLBACK
+    # the same trades before the model took over do not count
+    old = [(before, r) for _, r in losing]
+    assert live_rollback_check(events, "P", old, S).decision is Decision.KEEP
+    assert live_rollback_check([], "P", losing, S) is None

@@ -5,11 +5,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from freqtrade.data.history import load_pair_history
 from freqtrade.enums import CandleType, RunMode
 from freqtrade.persistence import LocalTrade, PairLocks, Trade
+from freqtrade.plugins.pairlistmanager import PairListManager
 from freqtrade.wallets import Wallets
 
 from metalabel.guard import GuardDecision, GuardTier
@@ -59,6 +61,9 @@ def strategy(
 ) -> Any:
     strategy = _strategy(replay_url, "primary", tmp_path)
     strategy.wallets = Wallets(strategy.config, strategy.dp._exchange)
+    pairlists = PairListManager(strategy.dp._exchange, strategy.config, strategy.dp)
+    pairlists.refresh_pairlist()
+    strategy.dp.add_pairlisthandler(pairlists)
     for pair, analysed_frame in analysed.items():
         strategy.dp._set_cached_df(pair, "1h", analysed_frame, CandleType.FUTURES)
         # "now" is NOW, as in a backtest
@@ -225,3 +230,18 @@ def test_heartbeat_once_per_hour_while_trading(
     for minutes in (0, 30, 59, 60, 90):
         strategy.bot_loop_start(current_time=NOW + timedelta(minutes=minutes))
     assert sum("heartbeat: alive" in r.message for r in caplog.records) == 2
+
+
+def test_alert_once_when_a_pair_stops_producing_signals(
+    strategy: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    strategy.config["runmode"] = RunMode.DRY_RUN
+    frame, _ = strategy.dp.get_analyzed_dataframe("ETH/USDT:USDT", "1h")
+    broken = frame.assign(primary_direction=np.nan)
+    strategy.dp._set_cached_df("ETH/USDT:USDT", "1h", broken, CandleType.FUTURES)
+    for hours in (0, 1, 2):
+        strategy.bot_loop_start(current_time=NOW + timedelta(hours=hours))
+    alerts = [r for r in caplog.records if "No primary signal evaluated" in r.message]
+    assert [a.message for a in alerts] == [
+        "No primary signal evaluated on ETH/USDT:USDT's latest candle"
+    ]

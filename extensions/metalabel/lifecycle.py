@@ -23,13 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from metalabel.config import LifecycleSettings
+from metalabel.training_report import trade_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -168,3 +170,55 @@ class LifecycleLog:
             if isinstance(event, dict):
                 events.append(event)
         return events
+
+
+def active_event(events: list[dict[str, Any]], pair: str) -> dict[str, Any] | None:
+    """The event that put the pair's current model in charge (a promotion or a rollback)."""
+    active = None
+    for event in events:
+        if event.get("pair") != pair:
+            continue
+        if event.get("decision") in (Decision.PROMOTE, Decision.ROLLBACK):
+            active = event
+    return active
+
+
+def rollback_target(events: list[dict[str, Any]], pair: str) -> dict[str, Any] | None:
+    """The promotion to go back to: the latest one of an earlier version than the active.
+
+    >>> log = [{"pair": "P", "decision": "promote", "candidate_version": 1},
+    ...        {"pair": "P", "decision": "promote", "candidate_version": 3}]
+    >>> rollback_target(log, "P")["candidate_version"]
+    1
+    """
+    active = active_event(events, pair)
+    if active is None:
+        return None
+    current = int(active.get("active_version") or active.get("candidate_version") or 0)
+    earlier = [
+        e
+        for e in events
+        if e.get("pair") == pair
+        and e.get("decision") == Decision.PROMOTE
+        and int(e.get("candidate_version") or 0) < current
+    ]
+    return earlier[-1] if earlier else None
+
+
+def live_rollback_check(
+    events: list[dict[str, Any]],
+    pair: str,
+    closed: Sequence[tuple[datetime, float]],
+    settings: LifecycleSettings,
+) -> Verdict | None:
+    """Compare the live trades since the active model took over with its hold-out figures.
+
+    ``closed`` holds (close time, net price-move return) of the pair's closed trades.
+    None when there is no active model with hold-out figures to compare with.
+    """
+    active = active_event(events, pair)
+    if active is None or not isinstance(active.get("active_holdout"), Mapping):
+        return None
+    since = datetime.fromisoformat(str(active["time"]))
+    returns = [r for closed_at, r in closed if closed_at >= since]
+    return rollback_verdict(trade_metrics(returns), active["active_holdout"], settings)

@@ -6,10 +6,12 @@ MetaLabelClassifier`` (or ``"freqaimodel"`` in the config).
 """
 
 import logging
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -19,7 +21,14 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from pandas import DataFrame
 
 from metalabel.config import MetalabelConfig, load_config
-from metalabel.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, Verdict, promotion_verdict
+from metalabel.lifecycle import (
+    LIFECYCLE_LOG,
+    Decision,
+    LifecycleLog,
+    Verdict,
+    promotion_verdict,
+    rollback_target,
+)
 from metalabel.model import (
     CLASS_NAMES,
     SKIP,
@@ -127,6 +136,9 @@ class MetaLabelClassifier(BaseClassifierModel):
             "active_version": version if promoted else incumbent[1],  # type: ignore[index]
             "candidate_holdout": candidate_stats,
             "incumbent_holdout": incumbent_stats,
+            # what a live rollback compares with, and where this window's model is saved
+            "active_holdout": candidate_stats if promoted else incumbent_stats,
+            "model_path": str(dk.data_path),
         }
         log.append(event)
         message = (
@@ -138,6 +150,44 @@ class MetaLabelClassifier(BaseClassifierModel):
             incumbents[dk.pair] = (candidate, version)
             return candidate, event
         return incumbent[0], event  # type: ignore[index]
+
+    def rollback(self, pair: str, reasons: list[str]) -> bool:
+        """Put the previously promoted model of ``pair`` back in charge (live rollback).
+
+        Returns False, with an alert, when there is no earlier model to go back to.
+        """
+        log = LifecycleLog(Path(self.dd.full_path) / LIFECYCLE_LOG)
+        events = log.read()
+        target = rollback_target(events, pair)
+        if target is None:
+            self._alert(
+                f"Model rollback for {pair} wanted ({'; '.join(reasons)}) but there is "
+                "no earlier model: the current one keeps predicting"
+            )
+            return False
+        folder = Path(str(target["model_path"]))
+        try:
+            with next(folder.glob("*_model.joblib")).open("rb") as handle:
+                model = cloudpickle.load(handle)
+        except (StopIteration, OSError, pickle.UnpicklingError) as err:
+            self._alert(f"Model rollback for {pair} failed: {folder} unreadable ({err!r})")
+            return False
+        version = int(target["candidate_version"])
+        self.dd.model_dictionary[pair] = model
+        self.__dict__.setdefault("_incumbents", {})[pair] = (model, version)
+        log.append(
+            {
+                "time": datetime.now(UTC).isoformat(),
+                "pair": pair,
+                "decision": "rollback",
+                "reasons": reasons,
+                "active_version": version,
+                "active_holdout": target.get("active_holdout"),
+                "model_path": str(folder),
+            }
+        )
+        self._alert(f"Model rollback {pair}: back to v{version} ({'; '.join(reasons)})")
+        return True
 
     def _holdout_stats(
         self, model: Any, dd: dict, dk: FreqaiDataKitchen, threshold: float

@@ -48,6 +48,7 @@ from metalabel.features import add_features, add_funding_features
 from metalabel.freshness import stale_reason
 from metalabel.killswitch import install_api_error_handler
 from metalabel.labels import triple_barrier_labels
+from metalabel.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, live_rollback_check
 from metalabel.model import CLASS_NAMES, TAKE
 from metalabel.model_features import model_feature_columns
 from metalabel.params import TUNABLE, parameter_defaults, with_parameters
@@ -418,6 +419,8 @@ class MetaLabelStrategy(IStrategy):
         if last is not None and now - last < every:
             return
         self._last_heartbeat = now
+        self._check_rollback()
+        self._check_signals()
         guard = self.risk.guard.tier if self.risk.guard else "normal"
         logger.info(
             "heartbeat: alive, equity %.2f, %d open trades, kill switch %s, guard %s",
@@ -490,6 +493,43 @@ class MetaLabelStrategy(IStrategy):
             return None
         values = [self._confidence(pair) or 0.0 for pair in self.dp.current_whitelist()]
         return max(values) if values else None
+
+    def _check_signals(self) -> None:
+        """Hourly while trading: alert once per pair when its primary signal stops being
+        evaluated (an analysis that silently fails would otherwise look like a quiet market)."""
+        silent = self.__dict__.setdefault("_silent_pairs", set())
+        try:
+            pairs = self.dp.current_whitelist()
+        except Exception:
+            logger.exception("signal check skipped: no whitelist")
+            return
+        for pair in pairs:
+            value = self._latest(pair, "primary_direction")
+            if value is None or math.isnan(value):
+                if pair not in silent:
+                    silent.add(pair)
+                    message = f"No primary signal evaluated on {pair}'s latest candle"
+                    logger.warning(message)
+                    self.dp.send_msg(message, always_send=True)
+            else:
+                silent.discard(pair)
+
+    def _check_rollback(self) -> None:
+        """Hourly while trading: roll a pair's model back when live results collapse."""
+        if self.mode is not StrategyMode.META or not hasattr(self.freqai, "rollback"):
+            return
+        try:
+            events = LifecycleLog(Path(self.freqai.dd.full_path) / LIFECYCLE_LOG).read()
+            for pair in self.dp.current_whitelist():
+                closed = [
+                    (t.close_date_utc, (t.close_profit or 0.0) / (t.leverage or 1.0))
+                    for t in Trade.get_trades_proxy(pair=pair, is_open=False)
+                ]
+                verdict = live_rollback_check(events, pair, closed, self.settings.lifecycle)
+                if verdict is not None and verdict.decision is Decision.ROLLBACK:
+                    self.freqai.rollback(pair, list(verdict.reasons))
+        except Exception:  # the current model keeps predicting; say why it was not checked
+            logger.exception("model rollback check failed")
 
     def _stale(self, pair: str, now: datetime) -> str | None:
         """Why the pair's candles are too old to trade on, or None."""
