@@ -419,6 +419,7 @@ def drill_error_burst_trips(bot: DrillBot) -> str:
     """Every request fails (HTTP 503) until the api-error trigger trips the kill switch."""
     trade = bot.open_position(ENTRY_PAIR)
     started = time.monotonic()
+    faulted_before = bot.faults.requests_faulted
     bot.faults.fail_for(WAIT_SECONDS, RequestFault.HTTP_5XX)
     try:
         switch = bot.wait_for("the kill switch to trip on api errors", bot.tripped)
@@ -427,7 +428,8 @@ def drill_error_burst_trips(bot: DrillBot) -> str:
     took_s = time.monotonic() - started
     closed = bot.wait_for("the position to be closed", lambda: bot.closed_trade(trade["trade_id"]))
     observed = (
-        f"{bot.faults.requests_faulted} request(s) faulted so far, kill switch tripped after "
+        f"{bot.faults.requests_faulted - faulted_before} request(s) answered HTTP 503, "
+        "kill switch tripped after "
         f"{took_s:.0f} s ({switch.trigger.value if switch.trigger else '?'}: "
         f"{switch.reason[:70]}), trade #{trade['trade_id']} closed by {closed['exit_reason']}, "
         f"bot {bot.state()}"
