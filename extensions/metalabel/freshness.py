@@ -24,7 +24,5 @@ def stale_reason(
         return "no analysed candle yet"
     age = now - (last_candle_open + timeframe)
     if age > timeframe + grace:
-        return (
-            f"last closed candle closed {age} ago (limit {timeframe + grace}): data is stale"
-        )
+        return f"last closed candle closed {age} ago (limit {timeframe + grace}): data is stale"
     return None
