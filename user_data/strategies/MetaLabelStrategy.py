@@ -37,6 +37,7 @@ from freqtrade.strategy import (
 from pandas import DataFrame
 
 from metalabel.config import ConfigError, MetalabelConfig, StrategyMode, load_config
+from metalabel.dataset import admitted, funding_at_bar, with_signals
 from metalabel.exits import (
     fixed_stop_price,
     freqtrade_exit_params,
@@ -52,11 +53,10 @@ from metalabel.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, live_roll
 from metalabel.model import CLASS_NAMES, TAKE
 from metalabel.model_features import model_feature_columns
 from metalabel.params import TUNABLE, parameter_defaults, with_parameters
-from metalabel.regime import classify_regime
 from metalabel.risk import leverage_for_trade
 from metalabel.riskdesk import ClosedTrade, Notice, RiskDesk
 from metalabel.safety import check_operational_config
-from metalabel.signals import primary_signal, trend_direction
+from metalabel.signals import trend_direction
 from metalabel.sizing import daily_volatility
 from metalabel.training_report import LabelLedger
 
@@ -218,12 +218,7 @@ class MetaLabelStrategy(IStrategy):
 
     def _signals(self, dataframe: DataFrame, settings: MetalabelConfig) -> DataFrame:
         """Primary signal and regime columns for the given settings (replacing old ones)."""
-        trend_4h = dataframe["trend_4h"] if "trend_4h" in dataframe.columns else None
-        signal = primary_signal(dataframe, settings.signal, trend_4h=trend_4h)
-        regime = classify_regime(dataframe, settings.regime)
-        computed = pd.concat([signal, regime], axis=1)
-        kept = dataframe.drop(columns=[c for c in computed.columns if c in dataframe.columns])
-        return pd.concat([kept, computed], axis=1)
+        return with_signals(dataframe, settings)
 
     def _funding(self, pair: str) -> DataFrame | None:
         if not self.dp:
@@ -251,7 +246,7 @@ class MetaLabelStrategy(IStrategy):
             pair = metadata["pair"]
             dataframe = self._with_trend_4h(self._features(dataframe, pair), pair)
             dataframe = self._signals(dataframe, self.settings)
-        events = dataframe["primary_direction"].where(self._admitted(dataframe), 0)
+        events = dataframe["primary_direction"].where(admitted(dataframe), 0)
         labels = triple_barrier_labels(
             dataframe,
             events,
@@ -268,18 +263,7 @@ class MetaLabelStrategy(IStrategy):
     def _funding_at_bar(self, dataframe: DataFrame, pair: str) -> pd.Series | None:
         """The funding rate charged at each bar's open time (0 where none is charged)."""
         funding = self._funding(pair)
-        if funding is None:
-            return None
-        rates = funding.set_index("date")["open"]
-        return dataframe["date"].map(rates).fillna(0.0)
-
-    @staticmethod
-    def _admitted(dataframe: DataFrame) -> pd.Series:
-        """Rows whose primary direction the regime filter admits."""
-        direction = dataframe["primary_direction"]
-        return ((direction > 0) & dataframe["regime_ok_long"]) | (
-            (direction < 0) & dataframe["regime_ok_short"]
-        )
+        return None if funding is None else funding_at_bar(dataframe["date"], funding)
 
     # ----------------------------------------------------------------- signals
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
