@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from metalabel.config import KillSwitchSettings
-from metalabel.numbers import finite_positive
+from metalabel.numbers import fails_closed, finite_positive
 
 try:  # POSIX; the bot runs on Linux (Docker). Without it writes are atomic but unlocked.
     import fcntl
@@ -131,6 +131,12 @@ def daily_loss_limit_hit(
     return daily_loss_ratio(equity, day_start_equity) > settings.max_daily_loss_ratio
 
 
+@fails_closed(
+    lambda err: KillDecision(
+        True, KillTrigger.BAD_INPUT, f"kill-switch evaluation failed: {err!r}"
+    ),
+    "kill-switch evaluation",
+)
 def evaluate_kill_switch(
     equity: float,
     peak_equity: float | None,
@@ -155,30 +161,6 @@ def evaluate_kill_switch(
     """
     if not settings.enabled:
         return KillDecision(False, None, "kill switch disabled")
-    try:
-        return _evaluate(
-            equity,
-            peak_equity,
-            day_start_equity,
-            api_errors_in_window,
-            confidence_window,
-            now,
-            settings,
-        )
-    except Exception as err:  # fail closed: a guard that can not decide trips
-        logger.exception("kill-switch evaluation failed")
-        return KillDecision(True, KillTrigger.BAD_INPUT, f"kill-switch evaluation failed: {err!r}")
-
-
-def _evaluate(
-    equity: float,
-    peak_equity: float | None,
-    day_start_equity: float | None,
-    api_errors_in_window: int,
-    confidence_window: Sequence[float] | None,
-    now: datetime,
-    settings: KillSwitchSettings,
-) -> KillDecision:
     for name, value in (
         ("equity", equity),
         ("peak equity", peak_equity),

@@ -22,7 +22,6 @@ Nothing here raises on bad numbers: an unusable input is a refusal.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,9 +36,8 @@ from metalabel.killswitch import (
     drawdown_limit_hit,
     drawdown_ratio,
 )
-from metalabel.numbers import finite_positive
+from metalabel.numbers import fails_closed, finite_positive
 
-logger = logging.getLogger(__name__)
 
 SIDES = ("long", "short")
 
@@ -70,6 +68,9 @@ def _refuse(check: EntryCheck, reason: str) -> PreTradeDecision:
     return PreTradeDecision(allowed=False, reason=f"{check.value}: {reason}", check=check)
 
 
+@fails_closed(
+    lambda err: _refuse(EntryCheck.INPUT, f"pre-trade check failed: {err!r}"), "pre-trade check"
+)
 def check_entry(
     *,
     pair: str,
@@ -102,42 +103,6 @@ def check_entry(
     ...     risk=RiskSettings(), kill_settings=KillSwitchSettings()).check.value
     'duplicate_direction'
     """
-    try:
-        return _check_entry(
-            pair,
-            side,
-            open_positions,
-            uses_model,
-            confidence,
-            base_confidence_threshold,
-            guard,
-            kill_switch,
-            equity,
-            peak_equity,
-            day_start_equity,
-            risk,
-            kill_settings,
-        )
-    except Exception as err:  # fail closed: malformed inputs refuse the entry
-        logger.exception("pre-trade check failed")
-        return _refuse(EntryCheck.INPUT, f"pre-trade check failed: {err!r}")
-
-
-def _check_entry(
-    pair: str,
-    side: str,
-    open_positions: Sequence[tuple[str, str]],
-    uses_model: bool,
-    confidence: float | None,
-    base_confidence_threshold: float,
-    guard: GuardDecision,
-    kill_switch: KillSwitchState,
-    equity: float,
-    peak_equity: float | None,
-    day_start_equity: float | None,
-    risk: RiskSettings,
-    kill_settings: KillSwitchSettings,
-) -> PreTradeDecision:
     side = side.lower() if isinstance(side, str) else side
     if side not in SIDES:
         return _refuse(EntryCheck.INPUT, f"side {side!r} is not one of {SIDES}")

@@ -38,7 +38,6 @@ without lookahead, so it can be a dataframe column and read from the last row.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
@@ -46,9 +45,7 @@ import numpy as np
 import pandas as pd
 
 from metalabel.config import LEVERAGE_HARD_CAP, RiskSettings
-from metalabel.numbers import finite_positive
-
-logger = logging.getLogger(__name__)
+from metalabel.numbers import fails_closed, finite_positive
 
 
 @dataclass(frozen=True)
@@ -83,6 +80,7 @@ def volatility_multiplier(current_daily_volatility: float, settings: RiskSetting
     return float(min(ratio, settings.max_volatility_multiplier))
 
 
+@fails_closed(lambda err: _no_trade(f"sizing failed: {err!r}"), "position sizing")
 def position_stake(
     *,
     equity: float,
@@ -107,34 +105,6 @@ def position_stake(
     >>> (d.notional, d.stake_amount)
     (80.0, 40.0)
     """
-    try:
-        return _position_stake(
-            equity,
-            confidence,
-            current_daily_volatility,
-            guard_multiplier,
-            regime_multiplier,
-            leverage,
-            min_stake,
-            max_stake,
-            settings,
-        )
-    except Exception as err:  # fail closed: never let freqtrade fall back to its proposal
-        logger.exception("position sizing failed")
-        return _no_trade(f"sizing failed: {err!r}")
-
-
-def _position_stake(
-    equity: float,
-    confidence: float | None,
-    current_daily_volatility: float,
-    guard_multiplier: float,
-    regime_multiplier: float,
-    leverage: float,
-    min_stake: float | None,
-    max_stake: float,
-    settings: RiskSettings,
-) -> StakeDecision:
     if not finite_positive(equity):
         return _no_trade(f"equity {equity!r} is not a positive number")
     if confidence is None:
