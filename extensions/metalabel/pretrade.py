@@ -38,7 +38,6 @@ from metalabel.killswitch import (
 )
 from metalabel.numbers import fails_closed, finite_positive
 
-
 SIDES = ("long", "short")
 
 
