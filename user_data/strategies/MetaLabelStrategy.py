@@ -428,8 +428,7 @@ class MetaLabelStrategy(IStrategy):
         """Starting balance + closed profit + unrealised profit at the latest close."""
         if not self.wallets:
             return math.nan
-        equity = self.wallets.get_starting_balance()
-        equity += sum(t.close_profit_abs or 0.0 for t in Trade.get_trades_proxy(is_open=False))
+        equity = self.wallets.get_starting_balance() + self._closed_book()[1]
         for trade in Trade.get_trades_proxy(is_open=True):
             rate = self._current_rate(trade.pair)
             if rate is not None and math.isfinite(rate):
@@ -449,11 +448,22 @@ class MetaLabelStrategy(IStrategy):
         return self._latest(pair, "close")
 
     def _closed_trades(self) -> list[ClosedTrade]:
-        return [
-            ClosedTrade(t.close_profit_abs or 0.0, t.close_date_utc)
-            for t in Trade.get_trades_proxy(is_open=False)
-            if t.close_date is not None
-        ]
+        return self._closed_book()[0]
+
+    def _closed_book(self) -> tuple[list[ClosedTrade], float]:
+        """The closed trades and their summed profit, rebuilt only when a trade closed
+        (this runs every candle of a backtest; rebuilding it each time grew with history)."""
+        trades = Trade.get_trades_proxy(is_open=False)
+        book = self.__dict__.get("_book")
+        if book is None or book[0] != len(trades):
+            closed = [
+                ClosedTrade(t.close_profit_abs or 0.0, t.close_date_utc)
+                for t in trades
+                if t.close_date is not None
+            ]
+            book = (len(trades), closed, sum(c.profit_abs for c in closed))
+            self._book = book
+        return book[1], book[2]
 
     def _latest(self, pair: str, column: str) -> float | None:
         if not self.dp:
