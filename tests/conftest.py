@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from freqtrade.data.btanalysis import load_backtest_data
 
-from metalabel.runner import run_backtest
+from metalabel.ops.runner import run_backtest
 
 BacktestRunner = Callable[..., tuple[str, pd.DataFrame, Path]]
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metalabel.analysis import analyse_mode, lookahead_bias, recursive_bias
 from metalabel.config import StrategyMode
+from metalabel.ops.bias_analysis import analyse_mode, lookahead_bias, recursive_bias
 
 
 def _frame(values: list[float], predicted: list[int] | None = None) -> pd.DataFrame:

@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from metalabel import bench, cli
-from metalabel.bench import (
+from metalabel.model.classifier import MetaLabelModel
+from metalabel.ops import bench, cli
+from metalabel.ops.bench import (
     Decision,
     LiveDecisions,
     TreeRun,
@@ -29,7 +30,6 @@ from metalabel.bench import (
     run_process_tree,
     walkforward_figures,
 )
-from metalabel.model import MetaLabelModel
 
 FIGURE_LINE = re.compile(r"^[a-z][a-z0-9_]*=-?(\d+(\.\d*)?(e[-+]\d+)?|inf|nan)$")
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from metalabel import bootstrap
-from metalabel.bootstrap import Interval
+from metalabel.evaluation import bootstrap
+from metalabel.evaluation.bootstrap import Interval
 
 
 def mean_rows(samples: np.ndarray) -> np.ndarray:

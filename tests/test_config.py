@@ -12,7 +12,7 @@ from metalabel.config import (
     load_config,
     settings_reference,
 )
-from metalabel.runner import MAIN_CONFIG
+from metalabel.ops.runner import MAIN_CONFIG
 
 
 def test_a_config_without_the_block_gets_the_defaults() -> None:

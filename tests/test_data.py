@@ -7,8 +7,8 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from metalabel.data import resample_complete
-from metalabel.runner import BUNDLED_DATA
+from metalabel.core.candles import resample_complete
+from metalabel.ops.runner import BUNDLED_DATA
 
 
 def test_bundled_exchange_files_match_their_checksums() -> None:

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from metalabel.config import MetalabelConfig
-from metalabel.dataset import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
-from metalabel.model_features import MODEL_FEATURES, RELATIVE_TO_CLOSE
-from metalabel.runner import BUNDLED_DATA
-from metalabel.training_report import LabelLedger, training_row_dates
+from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
+from metalabel.model.artifacts import LabelLedger, training_row_dates
+from metalabel.model.inputs import MODEL_FEATURES, RELATIVE_TO_CLOSE
+from metalabel.ops.runner import BUNDLED_DATA
 from tests.test_strategy import _strategy
 from tests.test_strategy import replay_url as replay_url  # the pytest fixture
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from metalabel.drills import (
+from metalabel.ops.drills import (
     DRILLS,
     KILL_SWITCH_LIMITS,
     DrillError,
@@ -15,7 +15,7 @@ from metalabel.drills import (
     run_drill,
     summary,
 )
-from metalabel.replay.faults import Faults
+from metalabel.ops.replay.faults import Faults
 
 
 def test_at_least_eight_drills_with_unique_names() -> None:
@@ -79,7 +79,7 @@ def test_run_drill_reports_and_always_clears_faults(
 @pytest.mark.timeout(420)
 def test_all_drills_pass_against_a_dry_run_bot() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "metalabel.cli", "drill"],
+        [sys.executable, "-m", "metalabel.ops.cli", "drill"],
         capture_output=True,
         text=True,
         check=False,

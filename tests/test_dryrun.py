@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 import requests
 
-from metalabel.dryrun import (
+from metalabel.ops.dryrun import (
     DRYRUN_IDENTIFIER,
     DryRunSession,
     dryrun_overlay,
     dryrun_session,
     write_env_file,
 )
-from metalabel.health import ApiCredentials, BotClient, read_env_file, run_checks
+from metalabel.ops.health import ApiCredentials, BotClient, read_env_file, run_checks
 
 PAIR = "BTC/USDT:USDT"
 WAIT_SECONDS = 30.0
@@ -117,7 +117,7 @@ def test_dryrun_through_the_rest_api(session: DryRunSession, api: BotClient) -> 
     assert all(r.ok for r in results), [r.line() for r in results]
     assert session.env_file is not None
     health = subprocess.run(
-        [sys.executable, "-m", "metalabel.cli", "health", "--env-file", str(session.env_file)],
+        [sys.executable, "-m", "metalabel.ops.cli", "health", "--env-file", str(session.env_file)],
         capture_output=True,
         text=True,
         check=False,

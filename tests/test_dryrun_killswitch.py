@@ -16,10 +16,10 @@ from freqtrade.freqtradebot import FreqtradeBot
 from freqtrade.misc import deep_merge_dicts
 from freqtrade.persistence import PairLocks, Trade
 
-from metalabel.killswitch import KillSwitchStore
-from metalabel.replay import ReplayServer
-from metalabel.replay.clock import LiveClock
-from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_overlay
+from metalabel.ops.replay import ReplayServer
+from metalabel.ops.replay.clock import LiveClock
+from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_overlay
+from metalabel.risk.killswitch import KillSwitchStore
 
 PAIR = "BTC/USDT:USDT"
 # A 1.5 % drop stays inside the 2 % stop-loss, so only the kill switch can close the
@@ -94,7 +94,7 @@ def test_kill_switch_trips_flattens_and_persists_across_a_restart(
 
     # only an explicit resume lifts it, and the running bot notices on its next loop
     resume = subprocess.run(
-        [sys.executable, "-m", "metalabel.cli", "resume", "--userdir", str(userdir)],
+        [sys.executable, "-m", "metalabel.ops.cli", "resume", "--userdir", str(userdir)],
         capture_output=True,
         text=True,
         check=False,

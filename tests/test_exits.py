@@ -3,7 +3,7 @@
 import pytest
 
 from metalabel.config import ExitSettings
-from metalabel.exits import (
+from metalabel.core.exits import (
     freqtrade_exit_params,
     margin_ratio,
     roi_for_price_move,

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metalabel import features
 from metalabel.config import RegimeSettings, SignalSettings
-from metalabel.features import (
+from metalabel.core import features
+from metalabel.core.features import (
     FEATURE_COLUMNS,
     FUNDING_COLUMNS,
     add_features,
@@ -375,11 +375,11 @@ def test_missing_funding_gives_zeros_and_warns_once_per_process(
 ) -> None:
     monkeypatch.setattr(features, "_missing_funding_warned", False)
     df = make_candles([100.0] * 4)
-    with caplog.at_level(logging.WARNING, logger="metalabel.features"):
+    with caplog.at_level(logging.WARNING, logger="metalabel.core.features"):
         first = add_funding_features(df, funding)
         second = add_funding_features(df, funding)
     for out in (first, second):
         assert (out[list(FUNDING_COLUMNS)] == 0.0).all().all()
-    warnings = [r for r in caplog.records if r.name == "metalabel.features"]
+    warnings = [r for r in caplog.records if r.name == "metalabel.core.features"]
     assert len(warnings) == 1
     assert "funding" in warnings[0].getMessage()

@@ -15,9 +15,9 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from freqtrade.resolvers import ExchangeResolver, StrategyResolver
 from freqtrade.resolvers.freqaimodel_resolver import FreqaiModelResolver
 
-from metalabel.lifecycle import LIFECYCLE_LOG, LifecycleLog
-from metalabel.replay import ReplayServer
-from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA
+from metalabel.model.lifecycle import LIFECYCLE_LOG, LifecycleLog
+from metalabel.ops.replay import ReplayServer
+from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA
 from tests.conftest import BacktestRunner
 from tests.test_strategy import _config
 

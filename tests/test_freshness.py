@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from metalabel.freshness import stale_reason
+from metalabel.risk.freshness import stale_reason
 
 OPEN = datetime(2026, 1, 1, 10, tzinfo=UTC)  # closes at 11:00
 H = timedelta(hours=1)

@@ -5,7 +5,6 @@ A sequence is written as a string, one letter per closed trade (W = win, L = los
 trade, the way the bot does, and spells the tiers: N(ORMAL), R(EDUCED), P(AUSED).
 """
 
-import doctest
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,9 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import metalabel.guard
 from metalabel.config import GuardSettings
-from metalabel.guard import (
+from metalabel.risk.guard import (
     GuardDecision,
     GuardTier,
     TradeOutcome,
@@ -344,6 +342,3 @@ def test_outcomes_from_a_blown_account_fail_closed() -> None:
     outcomes = outcomes_from_profits([-100.0, -50.0], [T0, T0 + HOUR], starting_equity=100.0)
     assert evaluate_guard(outcomes, DEFAULTS).tier is GuardTier.PAUSED
 
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(metalabel.guard).failed == 0

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from metalabel.dryrun import free_port
-from metalabel.health import (
+from metalabel.ops.dryrun import free_port
+from metalabel.ops.health import (
     ApiCredentials,
     BotClient,
     HealthLimits,
@@ -205,7 +205,7 @@ def test_bot_down_is_one_failed_check_not_an_exception() -> None:
 def test_health_command_when_the_bot_is_down(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     done = subprocess.run(
-        [sys.executable, "-m", "metalabel.cli", "health", "--url", url, "--timeout", "2"],
+        [sys.executable, "-m", "metalabel.ops.cli", "health", "--url", url, "--timeout", "2"],
         capture_output=True,
         text=True,
         check=False,

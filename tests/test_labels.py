@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from metalabel.config import CostSettings, ExitSettings
-from metalabel.labels import (
+from metalabel.core.labels import (
     LABEL_SKIP,
     LABEL_TAKE,
     Barrier,

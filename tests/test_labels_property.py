@@ -16,9 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metalabel.bench import synthetic_market
 from metalabel.config import CostSettings, ExitSettings
-from metalabel.labels import (
+from metalabel.core.labels import (
     LabelArrays,
     LabelParams,
     label_events_arrays,
@@ -26,6 +25,7 @@ from metalabel.labels import (
     label_events_pandas_loop,
     label_params,
 )
+from metalabel.ops.bench import synthetic_market
 
 TICK = 0.25
 

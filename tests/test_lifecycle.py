@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from metalabel.config import LifecycleSettings
-from metalabel.lifecycle import (
+from metalabel.model.lifecycle import (
     Decision,
     LifecycleLog,
     live_rollback_check,

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from freqtrade.data.metrics import calculate_max_drawdown
 
-from metalabel import metrics
-from metalabel.metrics import Metric
+from metalabel.evaluation import metrics
+from metalabel.evaluation.metrics import Metric
 
 SQRT365 = math.sqrt(365)
 T0 = pd.Timestamp("2025-01-01", tz="UTC")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from metalabel.config import Calibration, ModelSettings
-from metalabel.model import (
+from metalabel.model.classifier import (
     CLASS_NAMES,
     InsufficientTrainingDataError,
     MetaLabelModel,

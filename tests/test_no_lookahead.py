@@ -20,9 +20,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from metalabel.config import RegimeSettings, SignalSettings
-from metalabel.features import add_features, add_funding_features
-from metalabel.regime import classify_regime
-from metalabel.signals import primary_signal, trend_direction
+from metalabel.core.features import add_features, add_funding_features
+from metalabel.core.regime import classify_regime
+from metalabel.core.signals import primary_signal, trend_direction
 
 DATA = Path(__file__).resolve().parents[1] / "user_data" / "data" / "bybit" / "futures"
 START, ROWS = 4000, 1500  # a stretch with all four regimes, incl. two volatility bursts

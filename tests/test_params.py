@@ -3,7 +3,7 @@
 import pytest
 
 from metalabel.config import ConfigError, load_config
-from metalabel.params import TUNABLE, parameter_defaults, with_parameters
+from metalabel.tunable import TUNABLE, parameter_defaults, with_parameters
 
 
 def test_defaults_come_from_the_config_block() -> None:

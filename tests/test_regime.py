@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from metalabel.config import RegimeSettings, SignalSettings
-from metalabel.features import add_features
-from metalabel.regime import Regime, classify_regime
+from metalabel.core.features import add_features
+from metalabel.core.regime import Regime, classify_regime
 
 DEFAULTS = RegimeSettings()  # ADX 25, ATR ratio 2.0, size multiplier 0.5, ranging blocked
 NAN = float("nan")

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from metalabel.report import (
+from metalabel.evaluation.report import (
     HTML_NAME,
     JSON_NAME,
     VARIANTS,
@@ -28,7 +28,7 @@ from metalabel.report import (
     normalised_trades,
     report_key_paths,
 )
-from metalabel.runner import BUNDLED_DATA, run_backtest
+from metalabel.ops.runner import BUNDLED_DATA, run_backtest
 
 TIMERANGE = "20250101-20250401"
 OVERLAYS: dict[str, tuple[dict[str, Any], ...]] = {

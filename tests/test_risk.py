@@ -5,7 +5,7 @@ import math
 import pytest
 
 from metalabel.config import RiskSettings
-from metalabel.risk import leverage_for_trade
+from metalabel.risk.leverage import leverage_for_trade
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from metalabel.config import ConfigError, MetalabelConfig, StrategyMode
-from metalabel.safety import check_operational_config
+from metalabel.ops.startup_checks import check_operational_config
 
 GOOD_API = {
     "enabled": True,

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from metalabel.config import RegimeSettings, SignalSettings
-from metalabel.features import add_features
-from metalabel.signals import Direction, primary_signal, trend_direction
+from metalabel.core.features import add_features
+from metalabel.core.signals import Direction, primary_signal, trend_direction
 
 DEFAULTS = SignalSettings()  # weights 1/1/1, RSI 30/70, min_vote_ratio 0.6
 NO_4H = SignalSettings(use_4h_confirmation=False)

@@ -1,6 +1,5 @@
 """Position sizing: hand-checked stakes, every cap, every zero guard; daily volatility."""
 
-import doctest
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import metalabel.sizing
+import metalabel.risk.sizing
 from metalabel.config import RiskSettings
-from metalabel.sizing import daily_volatility, position_stake, volatility_multiplier
+from metalabel.risk.sizing import daily_volatility, position_stake, volatility_multiplier
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class Case:
     risk: RiskSettings = field(default_factory=RiskSettings)
 
 
-def _stake(case: Case) -> metalabel.sizing.StakeDecision:
+def _stake(case: Case) -> metalabel.risk.sizing.StakeDecision:
     return position_stake(
         equity=case.equity,
         confidence=case.confidence,
@@ -234,9 +233,6 @@ def test_daily_volatility_has_no_lookahead() -> None:
     for n in (24 * 20, 24 * 20 + 1, 24 * 25 + 7, len(close) - 1):
         pd.testing.assert_series_equal(daily_volatility(close.iloc[:n], 20), full.iloc[:n])
 
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(metalabel.sizing).failed == 0
 
 
 def test_a_malformed_setting_gives_no_trade_instead_of_raising() -> None:

@@ -21,8 +21,8 @@ from freqtrade.misc import deep_merge_dicts
 from freqtrade.persistence import Trade
 from freqtrade.resolvers import ExchangeResolver, StrategyResolver
 
-from metalabel.replay import ReplayServer
-from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_overlay
+from metalabel.ops.replay import ReplayServer
+from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_overlay
 
 PAIRS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 

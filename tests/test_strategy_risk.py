@@ -14,9 +14,9 @@ from freqtrade.persistence import LocalTrade, PairLocks, Trade
 from freqtrade.plugins.pairlistmanager import PairListManager
 from freqtrade.wallets import Wallets
 
-from metalabel.guard import GuardDecision, GuardTier
-from metalabel.killswitch import KillTrigger
-from metalabel.runner import BUNDLED_DATA
+from metalabel.ops.runner import BUNDLED_DATA
+from metalabel.risk.guard import GuardDecision, GuardTier
+from metalabel.risk.killswitch import KillTrigger
 from tests.test_strategy import _strategy, replay_url  # noqa: F401  (fixture)
 
 NOW = datetime(2025, 6, 30, 23, tzinfo=UTC)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metalabel.training_report import (
+from metalabel.model.artifacts import (
     calibration_table,
     holdout_metrics,
     purge_label_horizon,

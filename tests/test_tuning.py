@@ -1,6 +1,5 @@
 """Walk-forward folds, the fold score, the seeded study and ``metalabel tune --write``."""
 
-import doctest
 import json
 import math
 from pathlib import Path
@@ -9,12 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import metalabel.tuning
-from metalabel.cli import main
 from metalabel.config import MetalabelConfig, load_config
-from metalabel.dataset import labelled_events, load_bundle
-from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG
-from metalabel.tuning import (
+from metalabel.core.pipeline import labelled_events, load_bundle
+from metalabel.evaluation.tuning import (
     FEW_TRADES_SCORE,
     THRESHOLD_KEY,
     TUNED_XGB_KEYS,
@@ -27,6 +23,8 @@ from metalabel.tuning import (
     tune_events,
     walk_forward_folds,
 )
+from metalabel.ops.cli import main
+from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG
 
 PAIRS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 T = pd.Timestamp
@@ -129,9 +127,6 @@ def test_split_keeps_training_rows_before_the_purge_and_freqais_eval_share() -> 
 def test_fold_score(returns: list[float], expected: float) -> None:
     assert fold_score(returns) == pytest.approx(expected, abs=1e-3)
 
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(metalabel.tuning, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
-from metalabel.replay import ReplayServer
+from metalabel.ops.replay import ReplayServer
 
 BUNDLE_DIR = Path(__file__).resolve().parents[2] / "user_data" / "data" / "bybit" / "futures"
 HOUR_MS = 3_600_000

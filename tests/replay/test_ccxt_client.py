@@ -10,8 +10,8 @@ import ccxt
 import pandas as pd
 import pytest
 
-from metalabel.replay import ReplayServer
-from metalabel.replay.data import DEFAULT_MARKETS_FILE
+from metalabel.ops.replay import ReplayServer
+from metalabel.ops.replay.data import DEFAULT_MARKETS_FILE
 
 from .conftest import HOUR_MS, read_bundle
 

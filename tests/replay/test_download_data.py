@@ -11,7 +11,7 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from metalabel.replay import ReplayServer
+from metalabel.ops.replay import ReplayServer
 
 from .conftest import read_bundle
 

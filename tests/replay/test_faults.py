@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import requests
 
-from metalabel.replay import ReplayServer
-from metalabel.replay.data import Candles
-from metalabel.replay.faults import Faults, RequestFault
+from metalabel.ops.replay import ReplayServer
+from metalabel.ops.replay.data import Candles
+from metalabel.ops.replay.faults import Faults, RequestFault
 from tests.replay.conftest import BUNDLE_DIR
 
 

@@ -10,8 +10,14 @@ import pandas as pd
 import pytest
 import requests
 
-from metalabel.replay import HistoricalClock, LiveClock, ReplayExchange, ReplayServer, load_bundle
-from metalabel.replay.data import DEFAULT_MARKETS_FILE
+from metalabel.ops.replay import (
+    HistoricalClock,
+    LiveClock,
+    ReplayExchange,
+    ReplayServer,
+    load_bundle,
+)
+from metalabel.ops.replay.data import DEFAULT_MARKETS_FILE
 
 from .conftest import BUNDLE_DIR, HOUR_MS, Get, read_bundle, write_bundle
 

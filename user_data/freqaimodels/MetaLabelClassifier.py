@@ -21,23 +21,7 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from pandas import DataFrame
 
 from metalabel.config import MetalabelConfig, load_config
-from metalabel.lifecycle import (
-    LIFECYCLE_LOG,
-    Decision,
-    LifecycleLog,
-    Verdict,
-    promotion_verdict,
-    rollback_target,
-)
-from metalabel.model import (
-    CLASS_NAMES,
-    SKIP,
-    TAKE,
-    InsufficientTrainingDataError,
-    MetaLabelModel,
-    NeutralModel,
-)
-from metalabel.training_report import (
+from metalabel.model.artifacts import (
     LabelLedger,
     calibration_table,
     holdout_metrics,
@@ -46,6 +30,22 @@ from metalabel.training_report import (
     trade_metrics,
     training_row_dates,
     write_artifacts,
+)
+from metalabel.model.classifier import (
+    CLASS_NAMES,
+    SKIP,
+    TAKE,
+    InsufficientTrainingDataError,
+    MetaLabelModel,
+    NeutralModel,
+)
+from metalabel.model.lifecycle import (
+    LIFECYCLE_LOG,
+    Decision,
+    LifecycleLog,
+    Verdict,
+    promotion_verdict,
+    rollback_target,
 )
 
 logger = logging.getLogger(__name__)

@@ -37,28 +37,28 @@ from freqtrade.strategy import (
 from pandas import DataFrame
 
 from metalabel.config import ConfigError, MetalabelConfig, StrategyMode, load_config
-from metalabel.dataset import admitted, funding_at_bar, with_signals
-from metalabel.exits import (
+from metalabel.core.exits import (
     fixed_stop_price,
     freqtrade_exit_params,
     roi_for_price_move,
     time_exit_due,
     trailing_stop_price,
 )
-from metalabel.features import add_features, add_funding_features
-from metalabel.freshness import stale_reason
-from metalabel.killswitch import install_api_error_handler
-from metalabel.labels import triple_barrier_labels
-from metalabel.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, live_rollback_check
-from metalabel.model import CLASS_NAMES, TAKE
-from metalabel.model_features import model_feature_columns
-from metalabel.params import TUNABLE, parameter_defaults, with_parameters
-from metalabel.risk import leverage_for_trade
-from metalabel.riskdesk import ClosedTrade, Notice, RiskDesk
-from metalabel.safety import check_operational_config
-from metalabel.signals import trend_direction
-from metalabel.sizing import daily_volatility
-from metalabel.training_report import LabelLedger
+from metalabel.core.features import add_features, add_funding_features
+from metalabel.core.labels import triple_barrier_labels
+from metalabel.core.pipeline import admitted, funding_at_bar, with_signals
+from metalabel.core.signals import trend_direction
+from metalabel.model.artifacts import LabelLedger
+from metalabel.model.classifier import CLASS_NAMES, TAKE
+from metalabel.model.inputs import model_feature_columns
+from metalabel.model.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, live_rollback_check
+from metalabel.ops.startup_checks import check_operational_config
+from metalabel.risk.desk import ClosedTrade, Notice, RiskDesk
+from metalabel.risk.freshness import stale_reason
+from metalabel.risk.killswitch import install_api_error_handler
+from metalabel.risk.leverage import leverage_for_trade
+from metalabel.risk.sizing import daily_volatility
+from metalabel.tunable import TUNABLE, parameter_defaults, with_parameters
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from metalabel.config import KillSwitchSettings
-from metalabel.numbers import fails_closed, finite_positive
+from metalabel.risk.failsafe import fails_closed, finite_positive
 
 try:  # POSIX; the bot runs on Linux (Docker). Without it writes are atomic but unlocked.
     import fcntl

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from metalabel.config import StrategyMode
-from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_session
+from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_session
 
 logger = logging.getLogger(__name__)
 

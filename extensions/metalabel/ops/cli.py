@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 from metalabel.config import ConfigError, load_config, settings_reference
 
 if TYPE_CHECKING:
-    from metalabel.killswitch import KillSwitchStore
+    from metalabel.risk.killswitch import KillSwitchStore
 
 logger = logging.getLogger("metalabel")
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from metalabel.replay import ReplayServer
-    from metalabel.replay.clock import HistoricalClock, LiveClock
+    from metalabel.ops.replay import ReplayServer
+    from metalabel.ops.replay.clock import HistoricalClock, LiveClock
 
     clock = LiveClock(lead_hours=args.lead_hours) if args.clock == "live" else HistoricalClock()
     server = ReplayServer(Path(args.data_dir), port=args.port, host=args.host, clock=clock)
@@ -44,9 +44,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
     """The walk-forward backtest of the product and its baselines, then the report."""
-    from metalabel.lifecycle import LIFECYCLE_LOG
-    from metalabel.report import ReportInputError, build_report, headline
-    from metalabel.runner import (
+    from metalabel.evaluation.report import ReportInputError, build_report, headline
+    from metalabel.model.lifecycle import LIFECYCLE_LOG
+    from metalabel.ops.runner import (
         BACKTEST_IDENTIFIER,
         VARIANT_OVERLAYS,
         current_commit,
@@ -124,7 +124,7 @@ def _cmd_settings(_args: argparse.Namespace) -> int:
 
 
 def _cmd_derive_4h(args: argparse.Namespace) -> int:
-    from metalabel.data import write_derived_4h
+    from metalabel.core.candles import write_derived_4h
 
     for path in write_derived_4h(Path(args.data_dir)):
         print(f"wrote {path}")
@@ -132,7 +132,7 @@ def _cmd_derive_4h(args: argparse.Namespace) -> int:
 
 
 def _kill_switch_store(args: argparse.Namespace) -> KillSwitchStore:
-    from metalabel.killswitch import KillSwitchStore
+    from metalabel.risk.killswitch import KillSwitchStore
 
     raw = json.loads(Path(args.config[0]).read_text()) if Path(args.config[0]).exists() else {}
     settings = load_config(raw).kill_switch
@@ -140,7 +140,7 @@ def _kill_switch_store(args: argparse.Namespace) -> KillSwitchStore:
 
 
 def _cmd_kill(args: argparse.Namespace) -> int:
-    from metalabel.killswitch import KillTrigger
+    from metalabel.risk.killswitch import KillTrigger
 
     store = _kill_switch_store(args)
     state = store.trip(KillTrigger.MANUAL, args.reason, datetime.now(UTC))
@@ -170,7 +170,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_analysis(args: argparse.Namespace) -> int:
-    from metalabel.analysis import analyse_all
+    from metalabel.ops.bias_analysis import analyse_all
 
     verdicts = analyse_all(args.timerange, userdir=Path(args.userdir))
     for verdict in verdicts:
@@ -180,7 +180,7 @@ def _cmd_analysis(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     """Each benchmark prints its own key=value figures; logs go to stderr."""
-    from metalabel.bench import bench_decision_latency, bench_labels, bench_walkforward
+    from metalabel.ops.bench import bench_decision_latency, bench_labels, bench_walkforward
 
     if args.what in ("labels", "all"):
         bench_labels(n_candles=args.candles)
@@ -193,7 +193,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_tune(args: argparse.Namespace) -> int:
     """Optuna over the meta-model's XGBoost parameters and threshold; optionally write them."""
-    from metalabel.tuning import DEFAULT_PAIRS, config_with_result, tune
+    from metalabel.evaluation.tuning import DEFAULT_PAIRS, config_with_result, tune
 
     path = Path(args.config)
     _check_config_file(path)
@@ -244,7 +244,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 def _cmd_dryrun(args: argparse.Namespace) -> int:
     """freqtrade trade --dry-run against the replay live clock until Ctrl-C / SIGTERM."""
-    from metalabel.dryrun import DryRunError, dryrun_session
+    from metalabel.ops.dryrun import DryRunError, dryrun_session
 
     env_file = Path(args.env_file)
     stop = threading.Event()
@@ -286,7 +286,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
     """One line per check; exit code 0 only when every check passes."""
     import time
 
-    from metalabel.health import BotClient, HealthLimits, resolve_credentials, run_checks
+    from metalabel.ops.health import BotClient, HealthLimits, resolve_credentials, run_checks
 
     config_path = Path(args.config[0])
     try:
@@ -312,8 +312,8 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 def _cmd_drill(args: argparse.Namespace) -> int:
     """One line per drill, then drills_passed=N/M; exit code 0 only when all pass."""
-    from metalabel.drills import DrillResult, run_drills, summary
-    from metalabel.dryrun import DryRunError
+    from metalabel.ops.drills import DrillResult, run_drills, summary
+    from metalabel.ops.dryrun import DryRunError
 
     def show(result: DrillResult) -> None:
         print(result.line(), flush=True)
@@ -332,7 +332,7 @@ def _cmd_drill(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from metalabel.runner import BUNDLED_DATA, MAIN_CONFIG, PROJECT_ROOT, USER_DATA
+    from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, PROJECT_ROOT, USER_DATA
 
     parser = argparse.ArgumentParser(prog="metalabel", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -24,7 +24,7 @@ WEEK_MS = 7 * DAY_MS
 # Bybit weekly candles open on Monday 00:00 UTC; the epoch (1970-01-01) was a Thursday.
 MONDAY_OFFSET_MS = 4 * DAY_MS
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 DEFAULT_MARKETS_FILE = RESOURCES / "bybit_linear_markets.ccxt.json"
 
 # Bybit kline interval -> fixed bucket width in ms ("M" is a calendar month, width 0).

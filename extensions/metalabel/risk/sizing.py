@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from metalabel.config import LEVERAGE_HARD_CAP, RiskSettings
-from metalabel.numbers import fails_closed, finite_positive
+from metalabel.risk.failsafe import fails_closed, finite_positive
 
 
 @dataclass(frozen=True)

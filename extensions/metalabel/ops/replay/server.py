@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from metalabel.replay.clock import Clock, HistoricalClock, make_clock
-from metalabel.replay.data import (
+from metalabel.ops.replay.clock import Clock, HistoricalClock, make_clock
+from metalabel.ops.replay.data import (
     DEFAULT_MARKETS_FILE,
     INTERVALS,
     SUB_HOUR_INTERVALS,
@@ -32,7 +32,7 @@ from metalabel.replay.data import (
     data_end_ms,
     load_bundle,
 )
-from metalabel.replay.faults import Faults
+from metalabel.ops.replay.faults import Faults
 
 logger = logging.getLogger(__name__)
 

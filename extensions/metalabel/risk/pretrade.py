@@ -28,15 +28,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from metalabel.config import KillSwitchSettings, RiskSettings
-from metalabel.guard import GuardDecision, GuardTier
-from metalabel.killswitch import (
+from metalabel.risk.failsafe import fails_closed, finite_positive
+from metalabel.risk.guard import GuardDecision, GuardTier
+from metalabel.risk.killswitch import (
     KillSwitchState,
     daily_loss_limit_hit,
     daily_loss_ratio,
     drawdown_limit_hit,
     drawdown_ratio,
 )
-from metalabel.numbers import fails_closed, finite_positive
 
 SIDES = ("long", "short")
 
@@ -93,8 +93,8 @@ def check_entry(
     not known yet, that limit is not checked). ``confidence`` is read only when
     ``uses_model``.
 
-    >>> from metalabel.guard import GuardDecision, GuardTier
-    >>> from metalabel.killswitch import KillSwitchState
+    >>> from metalabel.risk.guard import GuardDecision, GuardTier
+    >>> from metalabel.risk.killswitch import KillSwitchState
     >>> check_entry(pair="BTC/USDT:USDT", side="long", open_positions=[("BTC/USDT:USDT",
     ...     "long")], uses_model=False, confidence=None, base_confidence_threshold=0.6,
     ...     guard=GuardDecision(GuardTier.NORMAL, "", 1.0), kill_switch=KillSwitchState(),

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from metalabel import labels
 from metalabel.config import CostSettings, ExitSettings
+from metalabel.core import labels
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ _TIMING_REPEATS = 3
 
 
 class SyntheticMarket(NamedTuple):
-    """Inputs of :func:`metalabel.labels.label_events_arrays`, aligned bar by bar."""
+    """Inputs of :func:`metalabel.core.labels.label_events_arrays`, aligned bar by bar."""
 
     open: NDArray[np.float64]
     high: NDArray[np.float64]
@@ -283,7 +283,7 @@ def train_meta_model(userdir: Path, trained_until: pd.Timestamp) -> Path:
     records it in that folder's ``pair_dictionary.json``, which is where a dry-run bot
     with the same FreqAI identifier finds its latest models.
     """
-    from metalabel.runner import BACKTEST_IDENTIFIER, run_backtest
+    from metalabel.ops.runner import BACKTEST_IDENTIFIER, run_backtest
 
     start = trained_until.strftime("%Y%m%d")
     end = (trained_until + pd.Timedelta(days=1)).strftime("%Y%m%d")
@@ -415,7 +415,7 @@ def live_decisions(workdir: Path, trained_until: pd.Timestamp) -> Iterator[LiveD
     from freqtrade.plugins.pairlistmanager import PairListManager
     from freqtrade.resolvers import ExchangeResolver, StrategyResolver
 
-    from metalabel.runner import (
+    from metalabel.ops.runner import (
         BACKTEST_IDENTIFIER,
         BUNDLED_DATA,
         MAIN_CONFIG,
@@ -677,8 +677,8 @@ def bench_walkforward(quick: bool = False, workdir: Path | None = None) -> dict[
     meanwhile; and the report's seconds after the last run. Prints the figures with
     :func:`format_figures` and returns them.
     """
-    from metalabel.cli import build_parser
-    from metalabel.runner import PROJECT_ROOT, VARIANT_OVERLAYS
+    from metalabel.ops.cli import build_parser
+    from metalabel.ops.runner import PROJECT_ROOT, VARIANT_OVERLAYS
 
     timerange = (
         WALKFORWARD_QUICK_TIMERANGE if quick else build_parser().parse_args(["backtest"]).timerange
@@ -733,4 +733,4 @@ def walkforward_figures(run: TreeRun, timerange: str, variants: list[str]) -> di
 def _metalabel_command() -> list[str]:
     """The ``metalabel`` script of the running interpreter's environment (as ``make`` runs it)."""
     script = Path(sys.executable).with_name("metalabel")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "metalabel.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "metalabel.ops.cli"]

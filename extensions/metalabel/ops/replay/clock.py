@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from metalabel.replay.data import HOUR_MS
+from metalabel.ops.replay.data import HOUR_MS
 
 logger = logging.getLogger(__name__)
 

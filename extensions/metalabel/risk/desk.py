@@ -2,8 +2,8 @@
 
 The strategy hands it plain facts (time, equity, closed and open trades, confidence)
 and applies what it answers: a global entry lock, an alert, a refusal, a stake, a
-flatten order. The rules themselves live in :mod:`metalabel.killswitch`,
-:mod:`metalabel.guard`, :mod:`metalabel.pretrade` and :mod:`metalabel.sizing`; this
+flatten order. The rules themselves live in :mod:`metalabel.risk.killswitch`,
+:mod:`metalabel.risk.guard`, :mod:`metalabel.risk.pretrade` and :mod:`metalabel.risk.sizing`; this
 module only sequences them and remembers what was already announced, so every state
 change is logged and alerted once, not on every loop.
 
@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from metalabel.config import MetalabelConfig
-from metalabel.guard import GuardDecision, GuardTier, evaluate_guard, outcomes_from_profits
-from metalabel.killswitch import (
+from metalabel.risk.guard import GuardDecision, GuardTier, evaluate_guard, outcomes_from_profits
+from metalabel.risk.killswitch import (
     ApiErrorCounter,
     KillState,
     KillSwitchState,
@@ -31,8 +31,8 @@ from metalabel.killswitch import (
     evaluate_kill_switch,
     track_equity,
 )
-from metalabel.pretrade import PreTradeDecision, check_entry
-from metalabel.sizing import StakeDecision, position_stake
+from metalabel.risk.pretrade import PreTradeDecision, check_entry
+from metalabel.risk.sizing import StakeDecision, position_stake
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Unlike the rest of the package this module imports freqtrade: the 4h confirmatio
 be aligned by ``merge_informative_pair`` exactly as the strategy aligns it, and the
 candles must come through freqtrade's loader (which fills gaps with zero-volume candles)
 exactly as the dataprovider serves them. The labels read the future (see
-:mod:`metalabel.labels`): the rows are for training and evaluation only.
+:mod:`metalabel.core.labels`): the rows are for training and evaluation only.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from freqtrade.enums import CandleType
 from freqtrade.strategy import merge_informative_pair
 
 from metalabel.config import MetalabelConfig
-from metalabel.features import add_features, add_funding_features
-from metalabel.labels import triple_barrier_labels
-from metalabel.model_features import model_feature_columns
-from metalabel.regime import classify_regime
-from metalabel.signals import primary_signal, trend_direction
+from metalabel.core.features import add_features, add_funding_features
+from metalabel.core.labels import triple_barrier_labels
+from metalabel.core.regime import classify_regime
+from metalabel.core.signals import primary_signal, trend_direction
+from metalabel.model.inputs import model_feature_columns
 
 logger = logging.getLogger(__name__)
 

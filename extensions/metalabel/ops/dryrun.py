@@ -1,7 +1,7 @@
 """An offline live run: ``freqtrade trade --dry-run`` against the replay exchange's live clock.
 
 The replay exchange shifts the bundled history so that the bot sees fresh candles
-(:class:`~metalabel.replay.clock.LiveClock`); freqtrade runs unmodified in a subprocess
+(:class:`~metalabel.ops.replay.clock.LiveClock`); freqtrade runs unmodified in a subprocess
 with its REST API on 127.0.0.1. The API password and JWT secret are generated for the
 session and reach freqtrade only through ``FREQTRADE__API_SERVER__*`` environment
 variables, never through a tracked file; they are also written, mode 0600, to a
@@ -31,10 +31,10 @@ from typing import Any
 
 import requests
 
-from metalabel.health import ENV_PASSWORD, ENV_URL, ENV_USERNAME, ApiCredentials
-from metalabel.replay import ReplayServer
-from metalabel.replay.clock import LiveClock
-from metalabel.runner import (
+from metalabel.ops.health import ENV_PASSWORD, ENV_URL, ENV_USERNAME, ApiCredentials
+from metalabel.ops.replay import ReplayServer
+from metalabel.ops.replay.clock import LiveClock
+from metalabel.ops.runner import (
     BUNDLED_DATA,
     MAIN_CONFIG,
     PROJECT_ROOT,

@@ -1,8 +1,8 @@
 """Replay exchange: a local Bybit v5 public market API served from bundled real data."""
 
-from metalabel.replay.clock import Clock, HistoricalClock, LiveClock, make_clock
-from metalabel.replay.data import Candles, Funding, Instrument, aggregate, load_bundle
-from metalabel.replay.server import ReplayExchange, ReplayServer, serve_forever
+from metalabel.ops.replay.clock import Clock, HistoricalClock, LiveClock, make_clock
+from metalabel.ops.replay.data import Candles, Funding, Instrument, aggregate, load_bundle
+from metalabel.ops.replay.server import ReplayExchange, ReplayServer, serve_forever
 
 __all__ = [
     "Candles",

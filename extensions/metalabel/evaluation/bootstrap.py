@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from metalabel.metrics import ANNUALISATION_DAYS, FloatArray, Metric, max_drawdown_ratio
+from metalabel.evaluation.metrics import ANNUALISATION_DAYS, FloatArray, Metric, max_drawdown_ratio
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_BLOCK_DAYS = 7

@@ -3,7 +3,7 @@
 The regime is a gate, not a signal: trending regimes admit entries on the trend's side,
 ranging blocks entries (unless ``allow_ranging``), high volatility admits both sides at
 a reduced size. It reads indicator columns of the same row only (see
-:mod:`metalabel.features`): ``atr_ratio, adx, close, ema_trend, momentum``.
+:mod:`metalabel.core.features`): ``atr_ratio, adx, close, ema_trend, momentum``.
 
 Precedence and tie rules, first match wins:
 

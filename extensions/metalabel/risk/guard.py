@@ -6,7 +6,7 @@ account's drawdown after each close) and returns the current tier with its reaso
 restarted bot, a backtest and a live run given the same history therefore reach the same
 tier, by construction. Drawdown here is the closed-trade (realised) drawdown, so the
 tier can only change when a trade closes or a pause times out; losses on open positions
-are the kill switch's business (:mod:`metalabel.killswitch`).
+are the kill switch's business (:mod:`metalabel.risk.killswitch`).
 
 Tiers (defaults of :class:`~metalabel.config.GuardSettings`)::
 

@@ -8,7 +8,7 @@ sample both models are judged on); all must pass. "0.9x" is read as "at most 10 
 negative incumbent Sharpe of -1.0 the candidate needs >= -1.1 (a plain 0.9x would demand
 -0.9, i.e. better than the incumbent). With no incumbent (the first model) the candidate
 is promoted: the bot needs a model. Figures are trade-level, from
-:func:`metalabel.training_report.trade_metrics` over the signals each model would take.
+:func:`metalabel.model.artifacts.trade_metrics` over the signals each model would take.
 
 Rollback: live Sharpe below 0.7x the model's hold-out Sharpe (same "x% worse" reading)
 or live drawdown above 1.5x its hold-out drawdown, once ``rollback_min_trades`` trades
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from metalabel.config import LifecycleSettings
-from metalabel.training_report import trade_metrics
+from metalabel.model.artifacts import trade_metrics
 
 logger = logging.getLogger(__name__)
 

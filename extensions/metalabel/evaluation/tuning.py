@@ -5,7 +5,7 @@ next ``backtest_period_days``, slide by the latter), one model per pair and fold
 the way ``MetaLabelClassifier`` trains: the last ``test_size`` of the training rows in
 time order is the early-stopping split, features go through FreqAI's default pipeline
 (constant columns dropped, min-max scaled to [-1, 1] on the fitted rows), the seed is
-``metalabel.model.seed``. The rows come from :func:`metalabel.dataset.labelled_events`,
+``metalabel.model.seed``. The rows come from :func:`metalabel.core.pipeline.labelled_events`,
 the same rows FreqAI trains on.
 
 Labels look ahead: an event at candle i may exit at the open of candle
@@ -41,9 +41,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from metalabel.config import MetalabelConfig, ModelSettings
-from metalabel.dataset import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
-from metalabel.model import InsufficientTrainingDataError, MetaLabelModel
-from metalabel.training_report import trade_metrics
+from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
+from metalabel.model.artifacts import trade_metrics
+from metalabel.model.classifier import InsufficientTrainingDataError, MetaLabelModel
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def walk_forward_folds(
 
 def purge_gap_candles(settings: MetalabelConfig) -> int:
     """Candles between training end and test start: the longest label horizon, plus the
-    exit candle whose open the label may read (see :mod:`metalabel.labels`)."""
+    exit candle whose open the label may read (see :mod:`metalabel.core.labels`)."""
     return settings.exits.max_holding_candles + 1
 
 

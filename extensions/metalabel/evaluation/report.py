@@ -6,9 +6,9 @@ timerange -- ``meta`` (the product: primary signal + regime filter + meta-model 
 ``buy_hold``, an equal-weight buy and hold of the same pairs from the bundled candles.
 Same data, same period, same fee (the trades' own ``fee_open``) for every variant.
 
-For each variant: the metrics of :mod:`metalabel.metrics` over the whole range and per
+For each variant: the metrics of :mod:`metalabel.evaluation.metrics` over the whole range and per
 30-day fold (FreqAI's backtest windows), block bootstrap intervals and a Monte Carlo
-drawdown (:mod:`metalabel.bootstrap`), and a stress view (trades entered in the high
+drawdown (:mod:`metalabel.evaluation.bootstrap`), and a stress view (trades entered in the high
 volatility regime, the worst fold, doubled fees and slippage). The report states the
 Sharpe difference meta - primary with a paired bootstrap interval, and, when the meta run
 was exported with ``--export signals``, how the model's confidence matched realised wins.
@@ -48,12 +48,12 @@ from freqtrade.exceptions import FreqtradeException
 from freqtrade.exchange import timeframe_to_seconds
 from freqtrade.misc import pair_to_filename
 
-from metalabel import bootstrap, metrics
-from metalabel.bootstrap import Interval
 from metalabel.config import ConfigError, MetalabelConfig, load_config
-from metalabel.features import add_features
-from metalabel.metrics import Metric, PeriodMetrics
-from metalabel.regime import Regime, classify_regime
+from metalabel.core.features import add_features
+from metalabel.core.regime import Regime, classify_regime
+from metalabel.evaluation import bootstrap, metrics
+from metalabel.evaluation.bootstrap import Interval
+from metalabel.evaluation.metrics import Metric, PeriodMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -1308,7 +1308,7 @@ def headline(report: Mapping[str, Any]) -> str:
 
 def lifecycle_summary(log_path: Path | None) -> dict[str, Any]:
     """Promotions and refusals of the meta run's model lifecycle, per pair and window."""
-    from metalabel.lifecycle import LifecycleLog
+    from metalabel.model.lifecycle import LifecycleLog
 
     events = LifecycleLog(log_path).read() if log_path is not None else []
     by_pair: dict[str, dict[str, Any]] = {}

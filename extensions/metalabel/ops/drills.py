@@ -1,7 +1,7 @@
 """Fault drills: a dry-run bot against the replay exchange, with faults switched on.
 
 Each drill sets up one fault on the in-process replay exchange
-(:class:`~metalabel.replay.faults.Faults`), drives the bot through freqtrade's REST API
+(:class:`~metalabel.ops.replay.faults.Faults`), drives the bot through freqtrade's REST API
 as an operator would, and reports ``(passed, observed)``. All drills share one dry-run
 session (a freqtrade start costs far more than a drill); they run in the order of
 :data:`DRILLS`, and later drills rely on the state earlier ones leave (an open trade,
@@ -41,11 +41,11 @@ from typing import Any, TypeVar
 import requests
 
 from metalabel.config import KillSwitchSettings
-from metalabel.dryrun import DryRunSession, dryrun_session, restart_bot, stop_process
-from metalabel.health import BotClient
-from metalabel.killswitch import KillSwitchState, KillSwitchStore, KillTrigger
-from metalabel.replay.data import HOUR_MS
-from metalabel.replay.faults import RequestFault
+from metalabel.ops.dryrun import DryRunSession, dryrun_session, restart_bot, stop_process
+from metalabel.ops.health import BotClient
+from metalabel.ops.replay.data import HOUR_MS
+from metalabel.ops.replay.faults import RequestFault
+from metalabel.risk.killswitch import KillSwitchState, KillSwitchStore, KillTrigger
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from metalabel.replay import ReplayServer
-from metalabel.replay.clock import Clock, HistoricalClock
+from metalabel.ops.replay import ReplayServer
+from metalabel.ops.replay.clock import Clock, HistoricalClock
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 USER_DATA = PROJECT_ROOT / "user_data"
 MAIN_CONFIG = USER_DATA / "config.json"
 BUNDLED_DATA = USER_DATA / "data" / "bybit" / "futures"

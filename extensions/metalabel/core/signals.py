@@ -2,7 +2,7 @@
 
 The primary signal decides the *side*; the meta-model later decides whether to take it.
 Each vote is +1 (long), -1 (short) or 0, read from indicator columns of the same row
-only (see :mod:`metalabel.features`), so the signal has no lookahead of its own.
+only (see :mod:`metalabel.core.features`), so the signal has no lookahead of its own.
 
 With the default weights (1, 1, 1) and ``min_vote_ratio`` 0.6, two agreeing votes and a
 silent third give 2/3 >= 0.6, a signal; one vote alone (1/3) or two disagreeing votes

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from metalabel.replay.data import Candles
+from metalabel.ops.replay.data import Candles
 
 SERVER_ERROR = 10016  # Bybit: "System error. Please try again later."
 RATE_LIMITED = 10006  # Bybit: "Too many visits!" (ccxt: RateLimitExceeded)
