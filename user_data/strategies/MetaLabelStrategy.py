@@ -256,6 +256,10 @@ class MetaLabelStrategy(IStrategy):
             funding_rate=self._funding_at_bar(dataframe, metadata["pair"]),
         )
         dataframe["&-label"] = labels["label"]
+        # The outcome behind each label, for the model plugin's hold-out figures (FreqAI
+        # trains only on "%" features and "&" labels, so these columns are not inputs).
+        dataframe["label_net_return"] = labels["net_return"]
+        dataframe["label_barrier"] = labels["barrier"]
         LabelLedger.record(metadata["pair"], dataframe["date"], labels)
         self.freqai.class_names = list(CLASS_NAMES)
         return dataframe
