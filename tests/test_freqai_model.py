@@ -19,7 +19,7 @@ from metalabel.model.lifecycle import LIFECYCLE_LOG, LifecycleLog
 from metalabel.ops.replay import ReplayServer
 from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA
 from tests.conftest import BacktestRunner
-from tests.test_strategy import _config
+from tests.conftest import strategy_config as _config
 
 PAIR = "BTC/USDT:USDT"
 

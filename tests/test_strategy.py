@@ -4,58 +4,26 @@ A real freqtrade Exchange object talks to the replay exchange (markets, leverage
 tiers); candles come from the bundled files through freqtrade's DataProvider.
 """
 
-import json
-from collections.abc import Iterator
+import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from freqtrade.configuration import Configuration
-from freqtrade.data.dataprovider import DataProvider
 from freqtrade.data.history import load_pair_history
-from freqtrade.enums import RunMode
 from freqtrade.exceptions import OperationalException
-from freqtrade.misc import deep_merge_dicts
 from freqtrade.persistence import Trade
-from freqtrade.resolvers import ExchangeResolver, StrategyResolver
+from freqtrade.resolvers import StrategyResolver
 
-from metalabel.ops.replay import ReplayServer
-from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, USER_DATA, replay_overlay
+from metalabel.ops.runner import BUNDLED_DATA
+from tests.conftest import load_strategy, strategy_config
 
 PAIRS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 
 
-@pytest.fixture(scope="module")
-def replay_url() -> Iterator[str]:
-    with ReplayServer(BUNDLED_DATA) as server:
-        yield server.url
-
-
-def _config(replay_url: str, overrides: dict[str, Any], tmp_dir: Path) -> dict[str, Any]:
-    """freqtrade's own configuration pipeline over config.json + overlays, as the CLI does."""
-    overlay = tmp_dir / "overlay.json"
-    overlay.write_text(json.dumps(deep_merge_dicts(overrides, replay_overlay(replay_url))))
-    args = {
-        "config": [str(MAIN_CONFIG), str(overlay)],
-        "user_data_dir": str(tmp_dir / "user_data"),
-        "datadir": str(BUNDLED_DATA.parent),
-        "strategy_path": str(USER_DATA / "strategies"),
-        "dataformat_ohlcv": "feather",  # the CLI's default, which this dict bypasses
-    }
-    (tmp_dir / "user_data").mkdir(exist_ok=True)
-    return Configuration(args, RunMode.BACKTEST).get_config()
-
-
 def _strategy(replay_url: str, mode: str, tmp_dir: Path) -> Any:
-    overrides: dict[str, Any] = {"metalabel": {"mode": mode}, "freqai": {"enabled": False}}
-    config = _config(replay_url, overrides, tmp_dir)
-    strategy = StrategyResolver.load_strategy(config)
-    exchange = ExchangeResolver.load_exchange(config, validate=False, load_leverage_tiers=False)
-    strategy.dp = DataProvider(config, exchange)
-    strategy.ft_bot_start()  # freqtrade calls it before any callback
-    return strategy
+    return load_strategy(replay_url, mode, tmp_dir)
 
 
 def _signals(strategy: Any, pair: str) -> pd.DataFrame:
@@ -104,7 +72,7 @@ def test_exit_settings_are_converted_for_freqtrade(tmp_path: Path, replay_url: s
 def test_invalid_metalabel_block_stops_the_strategy_naming_the_key(
     tmp_path: Path, replay_url: str
 ) -> None:
-    config = _config(replay_url, {"metalabel": {"risk": {"leverage": 10}}}, tmp_path)
+    config = strategy_config(replay_url, {"metalabel": {"risk": {"leverage": 10}}}, tmp_path)
     with pytest.raises(OperationalException, match=r"metalabel\.risk\.leverage"):
         StrategyResolver.load_strategy(config)
 
@@ -140,7 +108,16 @@ def test_time_exit(tmp_path: Path, replay_url: str, hours: float, expected: str 
     strategy = _strategy(replay_url, "primary", tmp_path)
     trade = _trade(False, hours_ago=hours)
     now = trade.open_date_utc + timedelta(hours=hours)
-    assert strategy.custom_exit("BTC/USDT:USDT", trade, now, 100.0, 0.0) == expected
+    assert (
+        strategy.custom_exit(
+            pair="BTC/USDT:USDT",
+            trade=trade,
+            current_time=now,
+            current_rate=100.0,
+            current_profit=0.0,
+        )
+        == expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -162,7 +139,14 @@ def test_custom_stoploss_places_the_fixed_then_the_trailing_stop(
     else:
         trade.max_rate = peak
     now = datetime.now(UTC)
-    ratio = strategy.custom_stoploss("BTC/USDT:USDT", trade, now, current, 0.0, False)
+    ratio = strategy.custom_stoploss(
+        pair="BTC/USDT:USDT",
+        trade=trade,
+        current_time=now,
+        current_rate=current,
+        current_profit=0.0,
+        after_fill=False,
+    )
     # freqtrade places the stop at current * (1 -/+ ratio / leverage)
     placed = current * (1 + ratio / 2) if is_short else current * (1 - ratio / 2)
     assert placed == pytest.approx(stop, rel=1e-9)
@@ -170,7 +154,14 @@ def test_custom_stoploss_places_the_fixed_then_the_trailing_stop(
 
 def test_custom_roi_is_the_take_profit_move(tmp_path: Path, replay_url: str) -> None:
     strategy = _strategy(replay_url, "primary", tmp_path)
-    roi = strategy.custom_roi("BTC/USDT:USDT", _trade(False), datetime.now(UTC), 60, None, "long")
+    roi = strategy.custom_roi(
+        pair="BTC/USDT:USDT",
+        trade=_trade(False),
+        current_time=datetime.now(UTC),
+        trade_duration=60,
+        entry_tag=None,
+        side="long",
+    )
     # 3% price move at 2x, net of 0.06% fees each way (see tests/test_exits.py)
     assert roi == pytest.approx(2 * (1.03 * (1 - 0.0006) - 1.0006) / 1.0006)
 
@@ -180,22 +171,30 @@ def test_hyperopt_parameters_default_to_the_config(tmp_path: Path, replay_url: s
         "metalabel": {"mode": "primary", "regime": {"adx_threshold": 30}},
         "freqai": {"enabled": False},
     }
-    strategy = StrategyResolver.load_strategy(_config(replay_url, overrides, tmp_path))
+    strategy = StrategyResolver.load_strategy(strategy_config(replay_url, overrides, tmp_path))
     strategy.ft_bot_start()
     assert strategy.adx_threshold.value == 30.0
     assert strategy.stop_loss_ratio.value == 0.02
-    assert strategy.tuned().regime.adx_threshold == 30.0
+    assert strategy.settings.regime.adx_threshold == 30.0
+
+
+def _leverage(strategy: Any, *, proposed: float, max_leverage: float) -> float:
+    return float(
+        strategy.leverage(
+            pair="BTC/USDT:USDT", current_time=datetime.now(UTC), current_rate=100.0,
+            proposed_leverage=proposed, max_leverage=max_leverage, entry_tag=None, side="long",
+        )
+    )  # fmt: skip
 
 
 def test_leverage_hook_returns_the_configured_leverage_and_fails_closed(
     tmp_path: Path, replay_url: str
 ) -> None:
     strategy = _strategy(replay_url, "primary", tmp_path)
-    now = datetime.now(UTC)
-    assert strategy.leverage("BTC/USDT:USDT", now, 100.0, 1.0, 100.0, None, "long") == 2.0
-    assert strategy.leverage("BTC/USDT:USDT", now, 100.0, 1.0, 1.5, None, "long") == 1.5
+    assert _leverage(strategy, proposed=1.0, max_leverage=100.0) == 2.0
+    assert _leverage(strategy, proposed=1.0, max_leverage=1.5) == 1.5
     # an unusable maximum (the exchange did not say) falls back to 1x, not the proposal
-    assert strategy.leverage("BTC/USDT:USDT", now, 100.0, 5.0, float("nan"), None, "long") == 1.0
+    assert _leverage(strategy, proposed=5.0, max_leverage=float("nan")) == 1.0
 
 
 def test_plot_config_names_columns_the_strategy_writes(tmp_path: Path, replay_url: str) -> None:
@@ -210,3 +209,23 @@ def test_plot_config_names_columns_the_strategy_writes(tmp_path: Path, replay_ur
 
 def test_data_files_used_are_in_place() -> None:
     assert Path(BUNDLED_DATA / "BTC_USDT_USDT-4h-futures.feather").exists()
+
+
+# The hooks the strategy implements, as freqtrade 2026.9 declares them.
+CALLBACKS = (
+    "custom_exit", "custom_roi", "custom_stoploss", "bot_start", "bot_loop_start",
+    "confirm_trade_entry", "custom_stake_amount", "check_entry_timeout", "order_filled",
+    "leverage", "populate_indicators", "populate_entry_trend", "populate_exit_trend",
+    "feature_engineering_standard", "set_freqai_targets",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CALLBACKS)
+def test_callback_signatures_match_freqtrade(name: str, tmp_path: Path, replay_url: str) -> None:
+    """freqtrade calls the hooks by keyword: a renamed parameter would go unnoticed."""
+    from freqtrade.strategy import IStrategy
+
+    strategy = _strategy(replay_url, "primary", tmp_path)
+    ours = inspect.signature(getattr(type(strategy), name))
+    theirs = inspect.signature(getattr(IStrategy, name))
+    assert list(ours.parameters) == list(theirs.parameters)

@@ -1,6 +1,7 @@
 """The strategy's risk hooks with in-memory trades: each refusal, and failing closed."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from freqtrade.persistence import LocalTrade, PairLocks, Trade
 from freqtrade.plugins.pairlistmanager import PairListManager
 from freqtrade.wallets import Wallets
 
+from metalabel.config import StrategyMode
 from metalabel.ops.runner import BUNDLED_DATA
 from metalabel.risk.guard import GuardDecision, GuardTier
 from metalabel.risk.killswitch import KillTrigger
-from tests.test_strategy import _strategy, replay_url  # noqa: F401  (fixture)
+from tests.conftest import load_strategy
 
 NOW = datetime(2025, 6, 30, 23, tzinfo=UTC)
 
@@ -38,9 +40,9 @@ def bt_trades() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory: pytest.TempPathFactory, replay_url: str) -> dict[str, Any]:  # noqa: F811
+def analysed(tmp_path_factory: pytest.TempPathFactory, replay_url: str) -> dict[str, Any]:
     """The two pairs analysed once, up to NOW, by a strategy in primary mode."""
-    strategy = _strategy(replay_url, "primary", tmp_path_factory.mktemp("analysed"))
+    strategy = load_strategy(replay_url, "primary", tmp_path_factory.mktemp("analysed"))
     frames = {}
     for pair in ("BTC/USDT:USDT", "ETH/USDT:USDT"):
         candles = load_pair_history(
@@ -55,11 +57,11 @@ def analysed(tmp_path_factory: pytest.TempPathFactory, replay_url: str) -> dict[
 @pytest.fixture
 def strategy(
     tmp_path: Path,
-    replay_url: str,  # noqa: F811
+    replay_url: str,
     bt_trades: None,
     analysed: dict[str, Any],
 ) -> Any:
-    strategy = _strategy(replay_url, "primary", tmp_path)
+    strategy = load_strategy(replay_url, "primary", tmp_path)
     strategy.wallets = Wallets(strategy.config, strategy.dp._exchange)
     pairlists = PairListManager(strategy.dp._exchange, strategy.config, strategy.dp)
     pairlists.refresh_pairlist()
@@ -90,8 +92,20 @@ def _open(pair: str, *, is_short: bool = False, rate: float = 100.0) -> Trade:
     return trade
 
 
-def _confirm(strategy: Any, pair: str = "BTC/USDT:USDT", side: str = "long") -> bool:
-    return strategy.confirm_trade_entry(pair, "market", 0.001, 60000.0, "GTC", NOW, None, side)
+def _confirm(
+    strategy: Any, pair: str = "BTC/USDT:USDT", side: str = "long", now: datetime = NOW
+) -> bool:
+    return bool(
+        strategy.confirm_trade_entry(
+            pair=pair, order_type="market", amount=0.001, rate=60000.0, time_in_force="GTC",
+            current_time=now, entry_tag=None, side=side,
+        )
+    )  # fmt: skip
+
+
+def _refused_by(strategy: Any, pair: str = "BTC/USDT:USDT", side: str = "long") -> str | None:
+    """The gate that refused the entry (None when it was confirmed)."""
+    return None if _confirm(strategy, pair, side) else strategy.refusals[pair]
 
 
 def test_an_ordinary_entry_is_confirmed(strategy: Any) -> None:
@@ -100,31 +114,41 @@ def test_an_ordinary_entry_is_confirmed(strategy: Any) -> None:
 
 def test_refused_when_the_kill_switch_is_tripped(strategy: Any) -> None:
     strategy.risk.store.trip(KillTrigger.MANUAL, "test", NOW)
-    assert _confirm(strategy) is False
+    assert _refused_by(strategy) == "kill_switch"
     assert strategy.risk.flatten is True
     trade = _open("BTC/USDT:USDT")
-    assert strategy.custom_exit("BTC/USDT:USDT", trade, NOW, 100.0, 0.0) == "kill_switch"
+    exit_reason = strategy.custom_exit(
+        pair="BTC/USDT:USDT", trade=trade, current_time=NOW, current_rate=100.0,
+        current_profit=0.0,
+    )  # fmt: skip
+    assert exit_reason == "kill_switch"
 
 
 def test_refused_when_the_guard_is_paused(strategy: Any) -> None:
     strategy.risk.guard = GuardDecision(GuardTier.PAUSED, "test", size_multiplier=0.0)
-    assert _confirm(strategy) is False
+    assert _refused_by(strategy) == "guard_paused"
 
 
 def test_refused_at_max_open_positions(strategy: Any) -> None:
     for pair, short in (("ETH/USDT:USDT", False), ("ETH/USDT:USDT", True), ("SOL", False)):
         _open(pair, is_short=short)
-    assert _confirm(strategy) is False
+    assert _refused_by(strategy) == "max_open_positions"
 
 
 def test_refused_for_a_second_position_in_the_same_direction(strategy: Any) -> None:
     _open("BTC/USDT:USDT", is_short=False)
-    assert _confirm(strategy, side="long") is False
+    assert _refused_by(strategy, side="long") == "duplicate_direction"
+
+
+def test_refused_when_the_daily_loss_limit_is_hit(strategy: Any) -> None:
+    strategy.risk.store.record_equity(20_000.0, NOW)  # today started at twice the equity
+    assert _refused_by(strategy) == "daily_loss"  # checked before the drawdown
 
 
 def test_refused_when_the_drawdown_limit_is_hit(strategy: Any) -> None:
-    strategy.risk.store.record_equity(20_000.0, NOW)  # peak twice today's equity
-    assert _confirm(strategy) is False
+    state = replace(strategy.risk.store.read(), peak_equity=20_000.0, day_start_equity=None)
+    strategy.risk.store.write(state)  # a peak from an earlier day
+    assert _refused_by(strategy) == "drawdown"
 
 
 def test_a_refusal_is_logged_once(strategy: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -179,8 +203,13 @@ def test_leverage_fails_closed(strategy: Any, monkeypatch: Any) -> None:
         raise RuntimeError("broken")
 
     # the strategy module is loaded from a file by freqtrade: patch its globals
-    monkeypatch.setitem(type(strategy).leverage.__globals__, "leverage_for_trade", boom)
-    assert strategy.leverage("BTC/USDT:USDT", NOW, 1.0, 3.0, 100.0, None, "long") == 1.0
+    hook_globals = type(strategy).leverage.__wrapped__.__globals__
+    monkeypatch.setitem(hook_globals, "leverage_for_trade", boom)
+    leverage = strategy.leverage(
+        pair="BTC/USDT:USDT", current_time=NOW, current_rate=1.0, proposed_leverage=3.0,
+        max_leverage=100.0, entry_tag=None, side="long",
+    )  # fmt: skip
+    assert leverage == 1.0
 
 
 def test_bot_loop_trips_on_drawdown_and_locks_entries(strategy: Any) -> None:
@@ -215,12 +244,9 @@ def test_no_entry_on_stale_data_while_trading(strategy: Any) -> None:
     strategy.config["runmode"] = RunMode.DRY_RUN
     strategy.dp._config["runmode"] = RunMode.DRY_RUN
     # the last analysed candle opened at NOW: fresh an hour later, stale three hours later
-    assert strategy.confirm_trade_entry(
-        "BTC/USDT:USDT", "market", 0.001, 60000.0, "GTC", NOW + timedelta(hours=1), None, "long"
-    )
-    assert not strategy.confirm_trade_entry(
-        "BTC/USDT:USDT", "market", 0.001, 60000.0, "GTC", NOW + timedelta(hours=3), None, "long"
-    )
+    assert _confirm(strategy, now=NOW + timedelta(hours=1))
+    assert not _confirm(strategy, now=NOW + timedelta(hours=3))
+    assert strategy.refusals["BTC/USDT:USDT"] == "stale"
 
 
 def test_heartbeat_once_per_hour_while_trading(
@@ -245,3 +271,24 @@ def test_alert_once_when_a_pair_stops_producing_signals(
     assert [a.message for a in alerts] == [
         "No primary signal evaluated on ETH/USDT:USDT's latest candle"
     ]
+
+
+def _meta_confidence(strategy: Any, pair: str, confidence: float) -> None:
+    """Pretend the meta-model gave ``confidence`` on the pair's latest candle."""
+    strategy.mode = StrategyMode.META
+    frame, _ = strategy.dp.get_analyzed_dataframe(pair, "1h")
+    frame = frame.assign(meta_confidence=confidence, do_predict=1)
+    strategy.dp._set_cached_df(pair, "1h", frame, CandleType.FUTURES)
+    strategy.dp._set_dataframe_max_index(pair, len(frame))
+    strategy.dp._set_dataframe_max_index(pair, len(frame))
+
+
+def test_a_tuned_confidence_threshold_reaches_the_risk_desk(strategy: Any) -> None:
+    """One source of truth: a hyperopt threshold below the config's (0.6) admits the
+    entry in the entry gate and in the pre-trade checks alike (the desk once kept 0.6)."""
+    _meta_confidence(strategy, "BTC/USDT:USDT", 0.58)
+    assert _refused_by(strategy) == "confidence"  # 0.58 < the configured 0.6
+    strategy.confidence_threshold.value = 0.55
+    assert strategy.settings.model.confidence_threshold == 0.55
+    assert strategy.risk.settings is strategy.settings
+    assert _refused_by(strategy) is None

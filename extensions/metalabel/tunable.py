@@ -9,30 +9,44 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from metalabel.config import MetalabelConfig
 
-# parameter name -> (hyperopt space, config section, setting)
-TUNABLE: dict[str, tuple[str, str, str]] = {
-    "adx_threshold": ("buy", "regime", "adx_threshold"),
-    "rsi_oversold": ("buy", "signal", "rsi_oversold"),
-    "rsi_overbought": ("buy", "signal", "rsi_overbought"),
-    "ema_vote_weight": ("buy", "signal", "ema_vote_weight"),
-    "rsi_vote_weight": ("buy", "signal", "rsi_vote_weight"),
-    "macd_vote_weight": ("buy", "signal", "macd_vote_weight"),
-    "min_vote_ratio": ("buy", "signal", "min_vote_ratio"),
-    "confidence_threshold": ("buy", "model", "confidence_threshold"),
-    "stop_loss_ratio": ("sell", "exits", "stop_loss_ratio"),
-    "take_profit_ratio": ("sell", "exits", "take_profit_ratio"),
+
+class Tunable(NamedTuple):
+    """One hyperopt parameter: where it lives in the config and the range hyperopt
+    searches (``decimals`` None = an integer parameter)."""
+
+    space: str
+    section: str
+    key: str
+    low: float
+    high: float
+    decimals: int | None
+
+
+# The one table of tunable settings: the strategy builds its hyperopt parameters from
+# it, and values from a parameter file are mapped back onto the config through it.
+TUNABLE: dict[str, Tunable] = {
+    "adx_threshold": Tunable("buy", "regime", "adx_threshold", 15.0, 40.0, 1),
+    "rsi_oversold": Tunable("buy", "signal", "rsi_oversold", 15, 40, None),
+    "rsi_overbought": Tunable("buy", "signal", "rsi_overbought", 60, 85, None),
+    "ema_vote_weight": Tunable("buy", "signal", "ema_vote_weight", 0.2, 2.0, 1),
+    "rsi_vote_weight": Tunable("buy", "signal", "rsi_vote_weight", 0.2, 2.0, 1),
+    "macd_vote_weight": Tunable("buy", "signal", "macd_vote_weight", 0.2, 2.0, 1),
+    "min_vote_ratio": Tunable("buy", "signal", "min_vote_ratio", 0.3, 1.0, 2),
+    "confidence_threshold": Tunable("buy", "model", "confidence_threshold", 0.5, 0.8, 2),
+    "stop_loss_ratio": Tunable("sell", "exits", "stop_loss_ratio", 0.01, 0.04, 3),
+    "take_profit_ratio": Tunable("sell", "exits", "take_profit_ratio", 0.015, 0.06, 3),
 }
 
 
 def parameter_defaults(settings: MetalabelConfig) -> dict[str, dict[str, Any]]:
     """``{"buy": {...}, "sell": {...}}`` from the config, for freqtrade's *_params."""
     spaces: dict[str, dict[str, Any]] = {}
-    for name, (space, section, key) in TUNABLE.items():
-        spaces.setdefault(space, {})[name] = getattr(getattr(settings, section), key)
+    for name, t in TUNABLE.items():
+        spaces.setdefault(t.space, {})[name] = getattr(getattr(settings, t.section), t.key)
     return spaces
 
 
@@ -47,8 +61,8 @@ def with_parameters(settings: MetalabelConfig, values: Mapping[str, Any]) -> Met
     for name, value in values.items():
         if name not in TUNABLE:
             raise KeyError(f"{name!r} is not a tunable parameter; known: {sorted(TUNABLE)}")
-        _space, section, key = TUNABLE[name]
-        sections.setdefault(section, {})[key] = value
+        tunable = TUNABLE[name]
+        sections.setdefault(tunable.section, {})[tunable.key] = value
     changes = {}
     for section, updates in sections.items():
         replaced = dataclasses.replace(getattr(settings, section), **updates)

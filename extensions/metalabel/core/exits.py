@@ -16,8 +16,26 @@ that closes the trade exactly at the 3 % barrier the labeller uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from metalabel.config import ExitSettings
+
+
+class ExitReason(StrEnum):
+    """Why a trade closed, under the names freqtrade writes to ``exit_reason``.
+
+    The strategy returns the custom ones (``reversal`` is the exit signal's tag,
+    ``time_exit`` and ``kill_switch`` come from ``custom_exit``); freqtrade writes the
+    others (``roi`` for the take-profit, ``stop_loss``, ``trailing_stop_loss`` once
+    ``custom_stoploss`` has moved the stop). The labeller records the same names.
+    """
+
+    TAKE_PROFIT = "roi"
+    STOP_LOSS = "stop_loss"
+    TRAILING_STOP = "trailing_stop_loss"
+    REVERSAL = "reversal"
+    TIME_EXIT = "time_exit"
+    KILL_SWITCH = "kill_switch"
 
 
 def margin_ratio(price_move_ratio: float, leverage: float) -> float:
@@ -105,3 +123,23 @@ def trailing_stop_price(
     if peak_rate < open_rate * (1 + exits.trailing_activation_ratio):
         return None
     return round(peak_rate * (1 - exits.trailing_distance_ratio), 12)
+
+
+def stop_price(open_rate: float, peak_rate: float, *, is_short: bool, exits: ExitSettings) -> float:
+    """The stop in force: the fixed stop, tightened by the trailing stop once active.
+
+    ``peak_rate`` is the best price seen (freqtrade's ``max_rate`` for a long,
+    ``min_rate`` for a short).
+
+    >>> stop_price(100.0, 101.5, is_short=False, exits=ExitSettings())
+    100.485
+    >>> stop_price(100.0, 100.5, is_short=False, exits=ExitSettings())
+    98.0
+    >>> stop_price(100.0, 98.0, is_short=True, exits=ExitSettings())
+    98.98
+    """
+    stop = fixed_stop_price(open_rate, is_short=is_short, exits=exits)
+    trail = trailing_stop_price(open_rate, peak_rate, is_short=is_short, exits=exits)
+    if trail is None:
+        return stop
+    return min(stop, trail) if is_short else max(stop, trail)

@@ -1,16 +1,22 @@
-"""The meta-model's training rows outside freqtrade: features, label and outcome per event.
+"""The one place that assembles a pair's frame, step by step, for every consumer.
 
-Tooling, not bot code: ``metalabel tune`` needs the very rows FreqAI trains on, without
-running a backtest. The steps mirror ``MetaLabelStrategy``'s FreqAI hooks one for one
-(``_features``, ``_with_trend_4h``, ``_signals``, ``feature_engineering_standard``,
-``set_freqai_targets``, ``_funding_at_bar``, ``_admitted``); ``tests/test_dataset.py``
-checks that both give the same frame.
+1h features -> funding features -> 4h confirmation trend -> primary signal -> regime ->
+model inputs -> labels. The strategy's hooks, the FreqAI plugin (through the strategy's
+FreqAI hooks), the tuner and the report all call these functions, so a change to a step
+lands once. Each step is idempotent on its own columns and returns a new frame.
 
-Unlike the rest of the package this module imports freqtrade: the 4h confirmation must
-be aligned by ``merge_informative_pair`` exactly as the strategy aligns it, and the
-candles must come through freqtrade's loader (which fills gaps with zero-volume candles)
-exactly as the dataprovider serves them. The labels read the future (see
-:mod:`metalabel.core.labels`): the rows are for training and evaluation only.
+The 4h trend reaches the strategy through freqtrade's ``@informative`` decorator
+(:func:`trend_4h` is the decorated body); frames the decorator does not see (FreqAI's
+training frames, the tuner) get it from :func:`with_trend_4h`, merged the same
+lookahead-free way by freqtrade's ``merge_informative_pair``: a 4h candle is known from
+the first 1h candle after it closes.
+
+Only :func:`with_labels` reads the future (through :mod:`metalabel.core.labels`); its
+columns are for training and evaluation, never for a trading decision.
+
+Unlike the rest of ``core`` this module imports freqtrade, for two helpers whose exact
+behaviour the frames must share with the bot: ``merge_informative_pair`` and the candle
+loader (which fills gaps with zero-volume candles as the dataprovider does).
 """
 
 from __future__ import annotations
@@ -36,9 +42,15 @@ logger = logging.getLogger(__name__)
 
 TIMEFRAME = "1h"
 CONFIRMATION_TIMEFRAME = "4h"
+DATA_FORMAT = "feather"
+
+# Columns of the label step: FreqAI's target, and the outcome behind it.
+TARGET_COLUMN = "&-label"
+NET_RETURN_COLUMN = "label_net_return"
+BARRIER_COLUMN = "label_barrier"
+# Column names of the tuner's event rows.
 LABEL_COLUMN = "label"
 RETURN_COLUMN = "net_return"
-DATA_FORMAT = "feather"
 
 
 @dataclass(frozen=True)
@@ -80,25 +92,46 @@ def load_bundle(data_dir: Path, pair: str) -> CandleBundle:
     return bundle
 
 
-def with_trend_4h(
-    frame: pd.DataFrame, candles_4h: pd.DataFrame, settings: MetalabelConfig
+def with_features(
+    candles: pd.DataFrame, funding: pd.DataFrame | None, settings: MetalabelConfig
 ) -> pd.DataFrame:
-    """Add ``trend_4h``: the 4h EMA trend, known from the first 1h candle after the 4h close.
+    """1h indicators and funding features (a frame that has them is returned as is).
+
+    ``funding`` is freqtrade's funding-rate candle frame; None or empty gives 0.0 funding
+    features with one warning (see :func:`metalabel.core.features.add_funding_features`).
+    """
+    if "atr_ratio" in candles.columns:
+        return candles
+    frame = add_features(candles, settings.signal, settings.regime)
+    return add_funding_features(frame, None if funding is None or funding.empty else funding)
+
+
+def trend_4h(candles_4h: pd.DataFrame, settings: MetalabelConfig) -> pd.DataFrame:
+    """The 4h candles with their EMA ``trend`` column (the body of the ``@informative``
+    hook; merged into the 1h frame as ``trend_4h``)."""
+    features = add_features(candles_4h, settings.signal, settings.regime)
+    return candles_4h.assign(trend=trend_direction(features))
+
+
+def with_trend_4h(
+    frame: pd.DataFrame, candles_4h: pd.DataFrame | None, settings: MetalabelConfig
+) -> pd.DataFrame:
+    """Add ``trend_4h`` (unless present) from 4h candles, as the decorator merges it.
 
     Without 4h candles the frame is returned unchanged and the signal goes unconfirmed,
     as in the strategy.
     """
-    if candles_4h.empty:
+    if "trend_4h" in frame.columns or candles_4h is None or candles_4h.empty:
         return frame
-    features_4h = add_features(candles_4h.copy(), settings.signal, settings.regime)
-    trend = candles_4h[["date"]].assign(trend=trend_direction(features_4h))
+    trend = trend_4h(candles_4h.copy(), settings)[["date", "trend"]]
     return merge_informative_pair(frame, trend, TIMEFRAME, CONFIRMATION_TIMEFRAME, ffill=True)
 
 
 def with_signals(frame: pd.DataFrame, settings: MetalabelConfig) -> pd.DataFrame:
-    """Primary signal and regime columns, as ``MetaLabelStrategy._signals`` adds them."""
-    trend_4h = frame["trend_4h"] if "trend_4h" in frame.columns else None
-    signal = primary_signal(frame, settings.signal, trend_4h=trend_4h)
+    """Primary signal and regime columns for ``settings`` (replacing earlier ones, so a
+    hyperopt epoch's values take effect)."""
+    trend = frame["trend_4h"] if "trend_4h" in frame.columns else None
+    signal = primary_signal(frame, settings.signal, trend_4h=trend)
     regime = classify_regime(frame, settings.regime)
     computed = pd.concat([signal, regime], axis=1)
     kept = frame.drop(columns=[c for c in computed.columns if c in frame.columns])
@@ -113,12 +146,56 @@ def admitted(frame: pd.DataFrame) -> pd.Series:
     )
 
 
-def funding_at_bar(dates: pd.Series, funding: pd.DataFrame) -> pd.Series | None:
+def with_model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add (or replace) the ``%``-prefixed columns the meta-model reads."""
+    features = model_feature_columns(frame)
+    return pd.concat([frame.drop(columns=features.columns, errors="ignore"), features], axis=1)
+
+
+def model_frame(
+    candles: pd.DataFrame,
+    candles_4h: pd.DataFrame | None,
+    funding: pd.DataFrame | None,
+    settings: MetalabelConfig,
+) -> pd.DataFrame:
+    """Every step up to the model inputs: what the meta-model sees on each candle."""
+    frame = with_trend_4h(with_features(candles, funding, settings), candles_4h, settings)
+    return with_model_inputs(with_signals(frame, settings))
+
+
+def funding_at_bar(dates: pd.Series, funding: pd.DataFrame | None) -> pd.Series | None:
     """The funding rate charged at each bar's open time (0 where none is charged)."""
-    if funding.empty:
+    if funding is None or funding.empty:
         return None
     rates = funding.set_index("date")["open"]
     return dates.map(rates).fillna(0.0)
+
+
+def with_labels(
+    frame: pd.DataFrame, funding: pd.DataFrame | None, settings: MetalabelConfig
+) -> pd.DataFrame:
+    """Label every admitted signal row (reads the future; NaN elsewhere).
+
+    Adds FreqAI's string target ``&-label`` ("take"/"skip"/NaN) and the outcome behind
+    it, ``label_net_return`` and ``label_barrier`` (FreqAI trains only on ``%`` and
+    ``&`` columns, so these two are never model inputs).
+    """
+    events = frame["primary_direction"].where(admitted(frame), 0)
+    labels = triple_barrier_labels(
+        frame,
+        events,
+        settings.exits,
+        settings.costs,
+        vol_scale=frame["atr_ratio"],
+        funding_rate=funding_at_bar(frame["date"], funding),
+    )
+    return frame.assign(
+        **{
+            TARGET_COLUMN: labels["label"],
+            NET_RETURN_COLUMN: labels["net_return"],
+            BARRIER_COLUMN: labels["barrier"],
+        }
+    )
 
 
 def labelled_events(
@@ -129,36 +206,17 @@ def labelled_events(
 ) -> pd.DataFrame:
     """The rows FreqAI trains on: one per admitted, labelled signal with finite features.
 
-    Columns: ``date``, the ``%-`` features of :func:`model_feature_columns`, ``label``
-    ("take"/"skip") and ``net_return`` (the labelled trade's return after costs), in
-    candle order with a fresh index. Rows with a missing feature are dropped, as
-    FreqAI's training filter drops them. ``funding`` may be empty (no funding data).
+    Columns: ``date``, the ``%-`` model inputs, ``label`` ("take"/"skip") and
+    ``net_return`` (the labelled trade's return after costs), in candle order with a
+    fresh index. Rows with a missing feature are dropped, as FreqAI's training filter
+    drops them. ``funding`` may be empty (no funding data).
     """
-    frame = add_features(candles_1h, settings.signal, settings.regime)
-    frame = add_funding_features(frame, None if funding.empty else funding)
-    frame = with_signals(with_trend_4h(frame, candles_4h, settings), settings)
-    features = model_feature_columns(frame)
-    events = frame["primary_direction"].where(admitted(frame), 0)
-    labels = triple_barrier_labels(
-        frame,
-        events,
-        settings.exits,
-        settings.costs,
-        vol_scale=frame["atr_ratio"],
-        funding_rate=funding_at_bar(frame["date"], funding),
+    frame = with_labels(model_frame(candles_1h, candles_4h, funding, settings), funding, settings)
+    inputs = [c for c in frame.columns if c.startswith("%")]
+    finite = np.isfinite(frame[inputs].to_numpy(dtype=np.float64)).all(axis=1)
+    keep = frame[TARGET_COLUMN].notna().to_numpy() & finite
+    rows = frame.loc[keep, ["date", *inputs, TARGET_COLUMN, NET_RETURN_COLUMN]].rename(
+        columns={TARGET_COLUMN: LABEL_COLUMN, NET_RETURN_COLUMN: RETURN_COLUMN}
     )
-    finite = np.isfinite(features.to_numpy(dtype=np.float64)).all(axis=1)
-    keep = labels["label"].notna().to_numpy() & finite
-    out = pd.concat(
-        [
-            frame[["date"]],
-            features,
-            labels[["label", "net_return"]].rename(
-                columns={"label": LABEL_COLUMN, "net_return": RETURN_COLUMN}
-            ),
-        ],
-        axis=1,
-    )
-    rows = out.loc[keep].reset_index(drop=True)
     logger.debug("%d labelled events from %d candles", len(rows), len(frame))
-    return rows
+    return rows.reset_index(drop=True)

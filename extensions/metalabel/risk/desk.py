@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from metalabel.config import MetalabelConfig
+from metalabel.risk.account import ClosedTrade
 from metalabel.risk.guard import GuardDecision, GuardTier, evaluate_guard, outcomes_from_profits
 from metalabel.risk.killswitch import (
     ApiErrorCounter,
@@ -38,14 +39,6 @@ logger = logging.getLogger(__name__)
 
 KILL_LOCK_REASON = "metalabel kill switch"
 GUARD_LOCK_REASON = "metalabel performance guard paused"
-
-
-@dataclass(frozen=True)
-class ClosedTrade:
-    """What the guard needs of a closed trade."""
-
-    profit_abs: float
-    closed_at: datetime
 
 
 @dataclass(frozen=True)

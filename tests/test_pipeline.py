@@ -8,12 +8,17 @@ import pandas as pd
 import pytest
 
 from metalabel.config import MetalabelConfig
-from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
-from metalabel.model.artifacts import LabelLedger, training_row_dates
+from metalabel.core.pipeline import (
+    LABEL_COLUMN,
+    NET_RETURN_COLUMN,
+    RETURN_COLUMN,
+    TARGET_COLUMN,
+    labelled_events,
+    load_bundle,
+)
 from metalabel.model.inputs import MODEL_FEATURES, RELATIVE_TO_CLOSE
 from metalabel.ops.runner import BUNDLED_DATA
-from tests.test_strategy import _strategy
-from tests.test_strategy import replay_url as replay_url  # the pytest fixture
+from tests.conftest import load_strategy
 
 
 def _slice(candles: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
@@ -22,11 +27,14 @@ def _slice(candles: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
 
 
 def _hooks_frame(strategy: Any, candles: pd.DataFrame, pair: str) -> pd.DataFrame:
-    """What FreqAI trains on: the strategy's two hooks, then FreqAI's training-row filter."""
+    """What FreqAI trains on: the strategy's two hooks, then FreqAI's training-row filter
+    (rows with a label and no missing feature)."""
     metadata = {"pair": pair}
     frame = strategy.feature_engineering_standard(candles.copy(), metadata)
     frame = strategy.set_freqai_targets(frame, metadata)
-    return frame.loc[frame["date"].isin(training_row_dates(frame))].reset_index(drop=True)
+    features = [c for c in frame.columns if c.startswith("%")]
+    finite = np.isfinite(frame[features].to_numpy(dtype=np.float64)).all(axis=1)
+    return frame.loc[frame[TARGET_COLUMN].notna() & finite].reset_index(drop=True)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +50,7 @@ def test_labelled_events_equal_the_strategy_hooks(
     bundle = load_bundle(BUNDLED_DATA, pair)
     candles = _slice(bundle.candles_1h, start, end)
     # the hooks do not depend on the mode; "meta" would need FreqAI itself
-    strategy = _strategy(replay_url, "primary_regime", tmp_path)
+    strategy = load_strategy(replay_url, "primary_regime", tmp_path)
 
     expected = _hooks_frame(strategy, candles, pair)
     events = labelled_events(candles, bundle.candles_4h, bundle.funding, strategy.settings)
@@ -52,10 +60,11 @@ def test_labelled_events_equal_the_strategy_hooks(
     features = [c for c in expected.columns if c.startswith("%")]
     assert [c for c in events.columns if c.startswith("%")] == features
     pd.testing.assert_frame_equal(events[features], expected[features], check_exact=True)
-    assert events[LABEL_COLUMN].tolist() == expected["&-label"].tolist()
-    # the strategy records each event's outcome for the training report
-    recorded = LabelLedger.lookup(pair, expected["date"].tolist())["net_return"]
-    np.testing.assert_array_equal(events[RETURN_COLUMN].to_numpy(), recorded.to_numpy())
+    assert events[LABEL_COLUMN].tolist() == expected[TARGET_COLUMN].tolist()
+    # the outcome behind each label travels in the frame, for the model's hold-out figures
+    np.testing.assert_array_equal(
+        events[RETURN_COLUMN].to_numpy(), expected[NET_RETURN_COLUMN].to_numpy()
+    )
 
 
 def test_rows_are_admitted_labelled_events_with_finite_features() -> None:
