@@ -53,6 +53,7 @@ from metalabel.core.features import add_features
 from metalabel.core.regime import Regime, classify_regime
 from metalabel.evaluation import bootstrap, metrics
 from metalabel.evaluation.bootstrap import Interval
+from metalabel.evaluation.folds import FOLD_DAYS, Fold, walk_forward_folds
 from metalabel.evaluation.metrics import Metric, PeriodMetrics
 
 logger = logging.getLogger(__name__)
@@ -354,7 +355,7 @@ class ReportSettings:
     """Resampling and stress settings; the defaults are what ``metalabel report`` uses."""
 
     seed: int = 0
-    fold_days: int = metrics.FOLD_DAYS
+    fold_days: int = FOLD_DAYS
     bootstrap_resamples: int = bootstrap.DEFAULT_RESAMPLES
     bootstrap_block_days: int = bootstrap.DEFAULT_BLOCK_DAYS
     confidence: float = bootstrap.DEFAULT_CONFIDENCE
@@ -400,7 +401,7 @@ def _absent_regime_view(reason: str) -> RegimeView:
 
 def analyse_trades(
     run: BacktestRun,
-    folds: Sequence[metrics.Fold],
+    folds: Sequence[Fold],
     regimes: pd.DataFrame,
     settings: ReportSettings,
 ) -> VariantAnalysis:
@@ -461,7 +462,7 @@ def _intervals(
 
 def analyse_buy_hold(
     candles: Mapping[str, pd.DataFrame],
-    folds: Sequence[metrics.Fold],
+    folds: Sequence[Fold],
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
@@ -478,9 +479,9 @@ def analyse_buy_hold(
         metrics.mark_to_market_metrics(
             path,
             legs,
-            start=fold.start,
-            end=fold.end,
-            start_equity=metrics.equity_at(path, fold.start, start_equity),
+            start=fold.test_start,
+            end=fold.test_end,
+            start_equity=metrics.equity_at(path, fold.test_start, start_equity),
         )
         for fold in folds
     ]
@@ -775,7 +776,7 @@ def build_report(
     _check_same_run_setup(runs, timerange)
     meta = runs["meta"]
     start, end = meta.start, meta.end
-    folds = metrics.walk_forward_folds(start, end, fold_days=settings.fold_days)
+    folds = walk_forward_folds(start, end, test_days=settings.fold_days, partial_last=True)
     candles = load_candles(
         candles_dir,
         meta.pairs,
