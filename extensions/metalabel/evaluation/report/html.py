@@ -88,17 +88,23 @@ def render_html(
 ) -> str:
     """The self-contained HTML page: tables, and plots inlined as base64 PNG."""
     equity, drawdown = plots.equity_plots(analyses)
-    figures: dict[str, Markup | None] = {
+    figures = {
         "equity": Markup(equity),
         "drawdown": Markup(drawdown),
         "folds": Markup(plots.fold_plot(analyses)),
         "histogram": Markup(plots.histogram_plot(analyses)),
-        "calibration": (
-            Markup(plots.calibration_plot(report, cal))
-            if report["calibration"]["available"]
-            else None
-        ),
     }
+    if report["calibration"]["available"]:
+        figures["calibration"] = Markup(plots.calibration_plot(report, cal))
+    return render_page(report, figures)
+
+
+def render_page(report: Mapping[str, Any], figures: Mapping[str, Markup]) -> str:
+    """The page from the report dict and ready ``<img>`` markup per plot name.
+
+    ``figures`` holds ``equity``, ``drawdown``, ``folds``, ``histogram`` and, when the
+    calibration is available, ``calibration``; a missing one raises.
+    """
     return (
         environment()
         .get_template(TEMPLATE)
