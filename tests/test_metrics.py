@@ -10,6 +10,7 @@ import pytest
 from freqtrade.data.metrics import calculate_max_drawdown
 
 from metalabel.evaluation import metrics
+from metalabel.evaluation.folds import walk_forward_folds
 from metalabel.evaluation.metrics import Metric
 
 SQRT365 = math.sqrt(365)
@@ -181,24 +182,6 @@ def test_exposure_counts_overlaps_once_and_clips_to_the_period() -> None:
     assert metrics.exposure_ratio(opens[:0], closes[:0], T0, T0 + 10 * hour) == 0.0
 
 
-# ----------------------------------------------------------------------------- folds
-def test_walk_forward_folds_are_consecutive_30_day_windows() -> None:
-    folds = metrics.walk_forward_folds(T0, pd.Timestamp("2025-04-01", tz="UTC"))
-    assert [(f.start.date().isoformat(), f.days) for f in folds] == [
-        ("2025-01-01", 30.0),
-        ("2025-01-31", 30.0),
-        ("2025-03-02", 30.0),
-    ]
-    # a range that is not a multiple of 30 days ends with a shorter fold
-    assert [f.days for f in metrics.walk_forward_folds(T0, T0 + pd.Timedelta(days=65))] == [
-        30.0,
-        30.0,
-        5.0,
-    ]
-    with pytest.raises(ValueError, match="empty period"):
-        metrics.walk_forward_folds(T0, T0)
-
-
 def test_trade_metrics_with_zero_trades_is_flat_and_says_why() -> None:
     result = metrics.trade_metrics(
         trades_frame([]), start=T0, end=T0 + pd.Timedelta(days=30), start_equity=1000.0
@@ -249,7 +232,7 @@ def test_trade_metrics_all_losers() -> None:
 def test_fold_metrics_start_from_the_equity_left_by_earlier_folds() -> None:
     # fold 0 (days 0-1): +100 on 1000; fold 1 (days 2-3): -110 on 1100 -> -10 %
     trades = trades_frame([(0, 1, 100.0, 0.5), (2, 3, -110.0, -0.5)])
-    folds = metrics.walk_forward_folds(T0, T0 + pd.Timedelta(days=4), fold_days=2)
+    folds = walk_forward_folds(T0, T0 + pd.Timedelta(days=4), test_days=2, partial_last=True)
     first, second = metrics.trade_fold_metrics(trades, folds, 1000.0)
     assert (first.trades, second.trades) == (1, 1)
     assert first.total_return.value == pytest.approx(0.1)
@@ -260,7 +243,7 @@ def test_fold_metrics_start_from_the_equity_left_by_earlier_folds() -> None:
 
 def test_fold_with_zero_trades_between_trading_folds() -> None:
     trades = trades_frame([(0, 1, 100.0, 0.5), (4, 5, -50.0, -0.25)])
-    folds = metrics.walk_forward_folds(T0, T0 + pd.Timedelta(days=6), fold_days=2)
+    folds = walk_forward_folds(T0, T0 + pd.Timedelta(days=6), test_days=2, partial_last=True)
     middle = metrics.trade_fold_metrics(trades, folds, 1000.0)[1]
     assert middle.trades == 0
     assert middle.start_equity == pytest.approx(1100.0)
@@ -270,7 +253,7 @@ def test_fold_with_zero_trades_between_trading_folds() -> None:
 
 def test_aggregate_over_folds_skips_undefined_values() -> None:
     trades = trades_frame([(0, 1, 100.0, 0.5), (4, 5, -50.0, -0.25)])
-    folds = metrics.walk_forward_folds(T0, T0 + pd.Timedelta(days=6), fold_days=2)
+    folds = walk_forward_folds(T0, T0 + pd.Timedelta(days=6), test_days=2, partial_last=True)
     per_fold = metrics.trade_fold_metrics(trades, folds, 1000.0)
     returns = metrics.aggregate_folds(per_fold, "total_return")
     expected = [0.1, 0.0, -50 / 1100]

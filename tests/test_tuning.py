@@ -10,18 +10,17 @@ import pytest
 
 from metalabel.config import MetalabelConfig, load_config
 from metalabel.core.pipeline import labelled_events, load_bundle
+from metalabel.evaluation.folds import Fold, walk_forward_folds
 from metalabel.evaluation.tuning import (
     FEW_TRADES_SCORE,
     THRESHOLD_KEY,
     TUNED_XGB_KEYS,
-    Fold,
     TuneResult,
     _split_pair,
     config_with_result,
     fold_score,
     purge_gap_candles,
     tune_events,
-    walk_forward_folds,
 )
 from metalabel.ops.cli import main
 from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG
@@ -32,54 +31,6 @@ T = pd.Timestamp
 
 def _utc(text: str) -> pd.Timestamp:
     return T(text, tz="UTC")
-
-
-def test_folds_slide_by_the_test_window_and_purge_before_it() -> None:
-    # 10 days of data, 4 days train, 2 days test, 24 1h candles purged (the docstring case)
-    folds = walk_forward_folds(
-        _utc("2024-01-01"), _utc("2024-01-11"), train_days=4, test_days=2, purge_candles=24
-    )
-    assert folds == [
-        Fold(_utc("2024-01-01"), _utc("2024-01-04"), _utc("2024-01-05"), _utc("2024-01-07")),
-        Fold(_utc("2024-01-03"), _utc("2024-01-06"), _utc("2024-01-07"), _utc("2024-01-09")),
-        Fold(_utc("2024-01-05"), _utc("2024-01-08"), _utc("2024-01-09"), _utc("2024-01-11")),
-    ]
-    for fold in folds:
-        assert fold.test_start - fold.train_end == pd.Timedelta(hours=24)
-
-
-def test_only_complete_test_windows_are_folds() -> None:
-    # one hour short of the third test window: two folds
-    folds = walk_forward_folds(
-        _utc("2024-01-01"), _utc("2024-01-10 23:00"), train_days=4, test_days=2, purge_candles=1
-    )
-    assert [f.test_end for f in folds] == [_utc("2024-01-07"), _utc("2024-01-09")]
-    assert folds[0].train_end == _utc("2024-01-04 23:00")
-    short = walk_forward_folds(
-        _utc("2024-01-01"), _utc("2024-01-06"), train_days=4, test_days=2, purge_candles=1
-    )
-    assert short == []
-
-
-@pytest.mark.parametrize(
-    ("train_days", "test_days", "purge_candles"),
-    [
-        (0, 30, 25),  # no training window
-        (180, 0, 25),  # no test window
-        (1, 30, 24),  # the purge eats the whole training day
-    ],
-)
-def test_unusable_fold_shapes_are_refused(
-    train_days: int, test_days: int, purge_candles: int
-) -> None:
-    with pytest.raises(ValueError):
-        walk_forward_folds(
-            _utc("2024-01-01"),
-            _utc("2025-01-01"),
-            train_days=train_days,
-            test_days=test_days,
-            purge_candles=purge_candles,
-        )
 
 
 def test_purge_gap_is_the_label_horizon_plus_the_exit_candle() -> None:
@@ -126,7 +77,6 @@ def test_split_keeps_training_rows_before_the_purge_and_freqais_eval_share() -> 
 )
 def test_fold_score(returns: list[float], expected: float) -> None:
     assert fold_score(returns) == pytest.approx(expected, abs=1e-3)
-
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +146,7 @@ def _result(**params: float) -> TuneResult:
         THRESHOLD_KEY: 0.66,
         **params,
     }
-    fold = Fold(_utc("2024-01-01"), _utc("2024-06-28"), _utc("2024-06-29"), _utc("2024-07-29"))
+    fold = Fold(0, _utc("2024-01-01"), _utc("2024-06-28"), _utc("2024-06-29"), _utc("2024-07-29"))
     return TuneResult(best, 0.5, 3, (0.5,), (20,), {}, 0.1, (0.1,), (15,), -0.2, (fold,))
 
 

@@ -7,7 +7,8 @@ closed-trade drawdown; what freqtrade lacks, or defines differently, is written 
   value (instead of freqtrade's ``-100`` sentinel) when the ratio is undefined;
 * profit factor without a value when there is no losing trade (freqtrade reports 0.0);
 * exposure, a drawdown kernel that runs over many curves at once (Monte Carlo), the
-  buy-and-hold baseline, the doubled-cost stress and the 30-day fold slicing.
+  buy-and-hold baseline, the doubled-cost stress and the metrics of each walk-forward
+  fold (:mod:`metalabel.evaluation.folds`).
 
 A metric that can be undefined is a :class:`Metric`: a value, or ``None`` with the
 reason, so a report can say why a number is missing instead of printing NaN or inf.
@@ -41,10 +42,11 @@ import numpy.typing as npt
 import pandas as pd
 from freqtrade.data.metrics import calculate_max_drawdown
 
+from metalabel.evaluation.folds import Fold
+
 FloatArray = npt.NDArray[np.float64]
 
 ANNUALISATION_DAYS = 365  # crypto trades every calendar day
-FOLD_DAYS = 30  # FreqAI's backtest_period_days: one model per 30-day window
 ONE_DAY = pd.Timedelta(days=1)
 _NS = pd.Timedelta(1, "ns")
 
@@ -265,39 +267,6 @@ def daily_returns(equity: pd.Series, start_equity: float) -> pd.Series:
     return pd.Series(values / previous - 1.0, index=equity.index, name="return")
 
 
-# ----------------------------------------------------------------------------- folds
-@dataclass(frozen=True)
-class Fold:
-    """One walk-forward test window ``[start, end)``."""
-
-    index: int
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    @property
-    def days(self) -> float:
-        return float((self.end - self.start) / ONE_DAY)
-
-
-def walk_forward_folds(
-    start: pd.Timestamp, end: pd.Timestamp, *, fold_days: int = FOLD_DAYS
-) -> list[Fold]:
-    """Consecutive ``fold_days`` windows from ``start``; the last one may be shorter.
-
-    These are FreqAI's backtest windows (``backtest_period_days``), each traded by a model
-    trained only on data before it. 2025-01-01..2025-04-01 (90 days) gives 3 folds.
-    """
-    if end <= start:
-        raise ValueError(f"empty period: start {start} is not before end {end}")
-    step = pd.Timedelta(days=fold_days)
-    folds: list[Fold] = []
-    cursor = start
-    while cursor < end:
-        folds.append(Fold(len(folds), cursor, min(cursor + step, end)))
-        cursor += step
-    return folds
-
-
 # ----------------------------------------------------------------------------- periods
 METRIC_NAMES: tuple[str, ...] = (
     "sharpe", "sortino", "profit_factor", "max_drawdown", "win_rate", "avg_win", "avg_loss",
@@ -440,9 +409,9 @@ def trade_fold_metrics(
     return [
         trade_metrics(
             trades,
-            start=fold.start,
-            end=fold.end,
-            start_equity=equity_at(path, fold.start, start_equity),
+            start=fold.test_start,
+            end=fold.test_end,
+            start_equity=equity_at(path, fold.test_start, start_equity),
         )
         for fold in folds
     ]

@@ -42,6 +42,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from metalabel.config import MetalabelConfig, ModelSettings
 from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
+from metalabel.evaluation.folds import Fold, walk_forward_folds
 from metalabel.model.artifacts import trade_metrics
 from metalabel.model.classifier import InsufficientTrainingDataError, MetaLabelModel
 
@@ -68,16 +69,6 @@ TUNED_XGB_KEYS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class Fold:
-    """One walk-forward step; every bound is a candle date, starts inclusive, ends exclusive."""
-
-    train_start: pd.Timestamp
-    train_end: pd.Timestamp
-    test_start: pd.Timestamp
-    test_end: pd.Timestamp
-
-
-@dataclass(frozen=True)
 class TuneResult:
     """The best parameters found and how they compare with the config's own."""
 
@@ -101,39 +92,6 @@ class TuneResult:
     @property
     def confidence_threshold(self) -> float:
         return float(self.best_params[THRESHOLD_KEY])
-
-
-def walk_forward_folds(
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    *,
-    train_days: int,
-    test_days: int,
-    purge_candles: int,
-    candle: pd.Timedelta = CANDLE,
-) -> list[Fold]:
-    """Folds of ``train_days`` then ``test_days``, sliding by ``test_days``, inside [start, end).
-
-    The first training window starts at ``start``; only complete test windows are kept.
-    Training stops ``purge_candles`` candles before its test window. Worked example,
-    start 2024-01-01, end 2024-01-11, 4 days train, 2 days test, purge 24 1h candles::
-
-        train [01-01, 01-04)  test [01-05, 01-07)
-        train [01-03, 01-06)  test [01-07, 01-09)
-        train [01-05, 01-08)  test [01-09, 01-11)
-    """
-    if train_days < 1 or test_days < 1:
-        raise ValueError(f"train_days and test_days must be >= 1, got {train_days}, {test_days}")
-    train, test = pd.Timedelta(days=train_days), pd.Timedelta(days=test_days)
-    purge = candle * purge_candles
-    if purge >= train:
-        raise ValueError(f"purge of {purge} leaves no training window of {train}")
-    folds = []
-    test_start = start + train
-    while test_start + test <= end:
-        folds.append(Fold(test_start - train, test_start - purge, test_start, test_start + test))
-        test_start += test
-    return folds
 
 
 def purge_gap_candles(settings: MetalabelConfig) -> int:
@@ -310,6 +268,7 @@ def tune_events(
         train_days=train_days,
         test_days=test_days,
         purge_candles=purge_gap_candles(settings),
+        candle=CANDLE,
     )
     if folds_limit is not None:
         folds = folds[-folds_limit:] if folds_limit > 0 else []

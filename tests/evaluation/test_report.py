@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
 import pytest
+from markupsafe import Markup
 
 from metalabel.evaluation.report import (
     HTML_NAME,
@@ -28,6 +30,7 @@ from metalabel.evaluation.report import (
     normalised_trades,
     report_key_paths,
 )
+from metalabel.evaluation.report.html import render_page
 from metalabel.ops.runner import BUNDLED_DATA, run_backtest
 
 TIMERANGE = "20250101-20250401"
@@ -42,6 +45,7 @@ OVERLAYS: dict[str, tuple[dict[str, Any], ...]] = {
 # Fewer resamples for the bad-input cases: they test the plumbing, not the statistics.
 QUICK = ReportSettings(bootstrap_resamples=200, mc_resamples=200)
 
+PLOTS = ("equity", "drawdown", "folds", "histogram", "calibration")
 REQUIRED_VARIANT_KEYS = {
     "trades", "sharpe", "sharpe_ci95", "sortino", "profit_factor", "max_drawdown",
     "max_drawdown_p95_mc", "win_rate", "total_return", "total_return_ci95", "folds",
@@ -351,8 +355,25 @@ def test_force_exit_at_the_end_of_the_range_counts_in_the_last_day() -> None:
 
 def test_readme_documents_exactly_the_written_keys(built: tuple[dict[str, Any], Path]) -> None:
     report, _ = built
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## Walk-forward report", 1)[1]
     block = section.split("```text\n", 1)[1].split("```", 1)[0]
     documented = {line.strip() for line in block.splitlines() if line.strip()}
     assert documented == set(report_key_paths(report))
+
+
+def test_html_escapes_values_from_the_data(built: tuple[dict[str, Any], Path]) -> None:
+    report, _ = built
+    hostile = "<script>alert('x')</script>"
+    tampered = {**report, "null_reasons": {"variants.meta.sharpe": hostile}}
+    figures = {name: Markup(f"<img alt='{name}'>") for name in PLOTS}
+    page = render_page(tampered, figures)
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "<img alt='equity'>" in page  # the plots are the one markup passed through
+
+
+def test_html_names_a_missing_plot(built: tuple[dict[str, Any], Path]) -> None:
+    report, _ = built
+    with pytest.raises(jinja2.UndefinedError, match="histogram"):
+        render_page(report, {name: Markup("") for name in PLOTS if name != "histogram"})

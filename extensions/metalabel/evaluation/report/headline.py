@@ -1,0 +1,54 @@
+"""The headline table printed at the end of ``metalabel backtest`` (Markdown)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _num2(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _interval(pair: Any, fmt: Any) -> str:
+    if not pair or pair[0] is None or pair[1] is None:
+        return "n/a"
+    return f"[{fmt(pair[0])}, {fmt(pair[1])}]"
+
+
+def headline(report: Mapping[str, Any]) -> str:
+    """The headline table (meta vs baselines, with 95% intervals) as Markdown."""
+    rows = [
+        "| variant | trades | Sharpe [95% CI] | total return [95% CI] | max DD (MC p95) "
+        "| profit factor | win rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("meta", "primary", "primary_regime", "buy_hold"):
+        v = report["variants"][name]
+        rows.append(
+            f"| {name} | {v['trades']} | {_num2(v['sharpe'])} "
+            f"{_interval(v['sharpe_ci95'], _num2)} | {_pct(v['total_return'])} "
+            f"{_interval(v['total_return_ci95'], _pct)} | {_pct(v['max_drawdown'])} "
+            f"({_pct(v['max_drawdown_p95_mc'])}) | {_num2(v['profit_factor'])} "
+            f"| {_pct(v['win_rate'])} |"
+        )
+    diff = report["meta_minus_primary_sharpe"]
+    source = report["generated_from"]
+    lifecycle = report.get("lifecycle", {})
+    rows.append("")
+    if lifecycle.get("available"):
+        rows.append(
+            f"model lifecycle: {lifecycle['promotions']} promotions, "
+            f"{lifecycle['refusals']} refusals (the incumbent kept predicting)"
+        )
+    folds, fold_days = len(report["variants"]["meta"]["folds"]), report["settings"]["fold_days"]
+    rows.append(
+        f"meta − primary Sharpe: {_num2(diff['value'])} {_interval(diff['ci95'], _num2)} "
+        f"(paired block bootstrap); {folds} folds of {fold_days} days, "
+        f"{source['timerange']}, commit {source['commit']}"
+    )
+    return "\n".join(rows)
