@@ -29,6 +29,7 @@ detected here -- freqtrade fills gaps before the strategy sees the frame.
 from __future__ import annotations
 
 import logging
+import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
@@ -55,7 +56,7 @@ OBV_CHANGE_CANDLES = 24
 VOLATILITY_WINDOW_CANDLES = 720  # 30 days of 1h candles
 LOW_VOLATILITY_QUANTILE = 0.33
 HIGH_VOLATILITY_QUANTILE = 0.67
-# Candle sanity. A candle's range (high - low) above RANGE_OUTLIER_MULTIPLE x the median
+# Candle sanity. A candle's true range above RANGE_OUTLIER_MULTIPLE x the median true
 # range of the last RANGE_REFERENCE_CANDLES good candles is a bad print, not a market
 # move. The largest genuine ratio in the bundled Bybit data (BTC and ETH, 1h and 4h,
 # 2023-11 to 2026-07) is 24.4, the 2025-10-10 liquidation cascade; 50 leaves twice that
@@ -94,34 +95,51 @@ def safe_divide(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
 
 
 def _range_outliers(
-    candle_range: FloatArray, eligible: npt.NDArray[np.bool_], *, multiple: float, window: int
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    *,
+    multiple: float,
+    window: int,
 ) -> npt.NDArray[np.bool_]:
-    """True where a candle's range exceeds ``multiple`` x the median of the previous
-    ``window`` eligible, accepted ranges.
+    """True where a candle's true range exceeds ``multiple`` x the median true range of
+    the previous ``window`` accepted candles.
 
-    Past candles only, and only those accepted: a refused candle never enters the
-    reference, so a run of corrupt candles cannot raise the bar for the next one. With
-    no past candle yet, or a median of 0 (flat candles), the range cannot be judged and
-    passes. The loop is sequential by nature (each decision feeds the next reference);
-    a sorted window keeps it to O(window) per candle.
+    The true range is ATR's: high - low widened to the last accepted close, so a whole
+    candle printed at a wrong level (a gap, however narrow its own range) is caught too.
+    Past candles only, and only accepted ones, for the reference and for the close: a
+    refused candle never enters them, so a run of corrupt candles cannot raise the bar
+    for the next one, and every candle that reaches ATR has a true range within the
+    bound. With no past candle yet, or a median of 0 (flat candles), the range cannot be
+    judged and passes. The price of that rule: a genuine jump beyond the bound would
+    refuse every later candle of the frame (fail closed, logged). The loop is sequential
+    by nature (each decision feeds the next reference); a sorted window keeps it to
+    O(window) per candle.
 
-    >>> r = np.array([1.0, 1.2, 0.8, 60.0, 1.0, 1.1])
-    >>> _range_outliers(r, np.ones(6, dtype=bool), multiple=50.0, window=3).tolist()
+    >>> high = np.array([11.0, 11.2, 10.8, 70.0, 11.0, 11.1])
+    >>> low, close = np.full(6, 10.0), np.full(6, 10.5)
+    >>> _range_outliers(high, low, close, np.ones(6, bool), multiple=50.0, window=3).tolist()
     [False, False, False, True, False, False]
     """
-    refused = np.zeros(len(candle_range), dtype=bool)
+    refused = np.zeros(len(high), dtype=bool)
     recent: deque[float] = deque()
     ordered: list[float] = []
-    for i in np.flatnonzero(eligible):
-        value = float(candle_range[i])
+    last_close = math.nan  # comparisons with NaN are False: no gap before the first candle
+    highs, lows, closes = high.tolist(), low.tolist(), close.tolist()
+    for i in np.flatnonzero(eligible).tolist():
+        top = last_close if last_close > highs[i] else highs[i]
+        bottom = last_close if last_close < lows[i] else lows[i]
+        true_range = top - bottom
         size = len(ordered)
         if size:
             median = (ordered[(size - 1) // 2] + ordered[size // 2]) / 2
-            if median > 0 and value > multiple * median:
+            if median > 0 and true_range > multiple * median:
                 refused[i] = True
                 continue
-        recent.append(value)
-        insort(ordered, value)
+        last_close = closes[i]
+        recent.append(true_range)
+        insort(ordered, true_range)
         if len(recent) > window:
             del ordered[bisect_left(ordered, recent.popleft())]
     return refused
@@ -162,7 +180,7 @@ def candle_faults(
         faults[broken] = name
     eligible = faults == ""
     outliers = _range_outliers(
-        h - low, eligible, multiple=range_multiple, window=range_window_candles
+        h, low, c, eligible, multiple=range_multiple, window=range_window_candles
     )
     faults[outliers] = "range_outlier"
     return pd.Series(faults, index=df.index, name="candle_fault")
