@@ -41,14 +41,15 @@ def make_candles(
     volume: list[float] | None = None,
     start: str = "2024-01-01",
 ) -> pd.DataFrame:
-    """Hourly candles opening at the previous close, high/low ``spread`` around the close."""
+    """Hourly candles opening at the previous close, high/low ``spread`` beyond the body."""
     c = np.asarray(close, dtype=float)
+    open_ = np.concatenate([c[:1], c[:-1]])
     return pd.DataFrame(
         {
             "date": pd.date_range(start, periods=len(c), freq="1h", tz="UTC"),
-            "open": np.concatenate([c[:1], c[:-1]]),
-            "high": c + spread,
-            "low": c - spread,
+            "open": open_,
+            "high": np.maximum(open_, c) + spread,
+            "low": np.minimum(open_, c) - spread,
             "close": c,
             "volume": np.full(len(c), 10.0) if volume is None else np.asarray(volume, float),
         }
@@ -74,7 +75,7 @@ def test_adds_every_feature_column_and_leaves_the_input_alone() -> None:
 
 
 def test_simple_moving_averages() -> None:
-    out = small_features(make_candles([1, 2, 3, 4, 5, 6]))
+    out = small_features(make_candles([1, 2, 3, 4, 5, 6], spread=0.5))  # low > 0
     # SMA 2 of 1..6: mean of each close and the one before it.
     np.testing.assert_allclose(out["sma_fast"], [np.nan, 1.5, 2.5, 3.5, 4.5, 5.5])
     # SMA 5: first full window at row 4 -> (1+2+3+4+5)/5 = 3.
@@ -83,7 +84,7 @@ def test_simple_moving_averages() -> None:
 
 def test_ema_is_seeded_with_the_sma() -> None:
     # EMA 3 (alpha 0.5): seed SMA(1,2,3) = 2, then 0.5*4 + 0.5*2 = 3, then 0.5*5 + 0.5*3 = 4.
-    out = small_features(make_candles([1, 2, 3, 4, 5]))
+    out = small_features(make_candles([1, 2, 3, 4, 5], spread=0.5))
     np.testing.assert_allclose(out["ema_slow"], [np.nan, np.nan, 2.0, 3.0, 4.0])
 
 
@@ -181,7 +182,7 @@ def test_macd_is_zero_on_a_constant_series() -> None:
 def test_raw_obv_level_is_not_a_feature() -> None:
     # OBV is a running sum from the first loaded candle: its level depends on how much
     # history was loaded, so only its normalised change is exposed.
-    out = small_features(make_candles([1, 2, 1, 1, 3], volume=[10, 20, 30, 40, 50]))
+    out = small_features(make_candles([1, 2, 1, 1, 3], spread=0.5, volume=[10, 20, 30, 40, 50]))
     assert "obv" not in out.columns
 
 
@@ -263,7 +264,7 @@ def test_a_bad_candle_gets_nan_features_and_later_rows_recover(
 
 
 def test_a_bad_candle_is_skipped_not_treated_as_a_value() -> None:
-    df = make_candles([1.0, 2.0, 3.0, 99.0, 4.0])
+    df = make_candles([1.0, 2.0, 3.0, 99.0, 4.0], spread=0.5)
     df.loc[3, "volume"] = 0.0
     out = small_features(df)
     # SMA 2 over the good candles 1, 2, 3, 4: row 4 averages 3 and 4.

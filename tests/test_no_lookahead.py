@@ -38,6 +38,9 @@ def candles(with_bad_rows: bool) -> pd.DataFrame:
     if with_bad_rows:
         df.loc[[100, 900], "volume"] = 0.0  # freqtrade's filler candles
         df.loc[500, "close"] = np.nan  # a corrupt candle
+        df.loc[300, "high"] = 1e308  # an absurd range, refused against past candles only
+        df.loc[700, "low"] = df.loc[700, ["open", "close"]].max() + 1.0  # low above the body
+        df.loc[1100, ["open", "high", "low", "close"]] *= 10.0  # printed at a wrong level
     return df
 
 
@@ -90,7 +93,7 @@ def test_the_slice_is_long_enough_to_exercise_every_column() -> None:
     "with_bad_rows",
     [
         False,  # the data as bundled
-        True,  # with zero-volume and NaN candles that the features skip
+        True,  # with zero-volume, NaN and malformed candles that the features skip
     ],
 )
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -99,6 +102,16 @@ def test_the_slice_is_long_enough_to_exercise_every_column() -> None:
 @example(n=64)  # first ATR ratio
 @example(n=734)  # first volatility level (ATR 14 + 720-candle window)
 @example(n=901)  # just after a damaged candle
+@example(n=301)  # the 1e308 high is the last candle
+@example(n=1101)  # the wrong-level candle is the last candle
+@example(n=1102)  # and the one after it is judged against the last good close
 def test_prefix_equals_full_frame(with_bad_rows: bool, n: int) -> None:
     prefix = pipeline(candles(with_bad_rows).iloc[:n].copy())
     assert_same_prefix(prefix, full(with_bad_rows))
+
+
+def test_the_damaged_slice_refuses_exactly_the_damaged_candles() -> None:
+    damaged = [100, 300, 500, 700, 900, 1100]
+    ok = full(True)["candle_ok"]
+    assert not ok.iloc[damaged].any()
+    assert ok.drop(index=damaged).all()

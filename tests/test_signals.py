@@ -192,12 +192,13 @@ def test_short_or_bad_history_gives_no_signal_and_no_exception(rows: int) -> Non
 
 def rising_path(step_ratios: np.ndarray) -> pd.DataFrame:
     close = 100.0 * np.cumprod(step_ratios)
+    open_ = np.concatenate([[100.0], close[:-1]])
     return pd.DataFrame(
         {
             "date": pd.date_range("2024-01-01", periods=len(close), freq="1h", tz="UTC"),
-            "open": np.concatenate([[100.0], close[:-1]]),
-            "high": close * 1.002,
-            "low": close * 0.99,
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.002,  # a high below the open is refused
+            "low": np.minimum(open_, close) * 0.99,
             "close": close,
             "volume": 10.0,
         }

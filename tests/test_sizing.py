@@ -129,6 +129,52 @@ def test_unusable_inputs_give_no_trade(case: Case, why: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        # equity the wallet reported as NaN
+        (Case(equity=math.nan), "equity nan is not a positive number"),
+        # equity overflowed upstream
+        (Case(equity=math.inf), "equity inf is not a positive number"),
+        # equity negative (a liquidated account)
+        (Case(equity=-1.0), "equity -1.0 is not a positive number"),
+        # equity exactly zero
+        (Case(equity=0.0), "equity 0.0 is not a positive number"),
+        # volatility just beyond the bound
+        (Case(vol=0.5000001), "daily volatility 0.5000001 is above the 50% a day sanity bound"),
+        # 100 % a day: a unit error (percent read as ratio) or a corrupt close
+        (Case(vol=1.0), "daily volatility 1.0 is above the 50% a day sanity bound"),
+        # a 1e308 close in the window: the minimum stake must not lift this to a trade
+        (Case(vol=1e300, min_stake=5.0), "daily volatility 1e+300 is above the 50% a day"),
+        # percent instead of ratio (2 meaning 2 %), with no exchange minimum either
+        (Case(vol=2.0, min_stake=None), "daily volatility 2.0 is above the 50% a day"),
+        # non-finite volatility
+        (Case(vol=math.inf), "daily volatility inf is not a positive number"),
+        (Case(vol=math.nan), "daily volatility nan is not a positive number"),  # no lookback yet
+    ],
+)
+def test_absurd_inputs_are_refused_with_the_reason(case: Case, reason: str) -> None:
+    decision = _stake(case)
+    assert (decision.stake_amount, decision.notional) == (0.0, 0.0)
+    assert decision.reason.startswith(reason), decision.reason
+
+
+@pytest.mark.parametrize(
+    ("vol", "stake", "reason"),
+    [
+        # at the bound: sized (10 000 x 2 % x 0.02 = 4 notional, 2 margin), then raised to
+        # the 5 minimum because 5 x 2 = 10 is within the 1 000 cap
+        (0.5, 5.0, "raised to min stake"),
+        # ETH's bundled peak, 7.3 % a day: ordinary volatility-targeted sizing
+        (0.073, 10_000 * 0.02 * (0.01 / 0.073) / 2, "notional"),
+    ],
+)
+def test_real_volatilities_up_to_the_bound_are_sized(vol: float, stake: float, reason: str) -> None:
+    decision = _stake(Case(vol=vol))
+    assert decision.stake_amount == pytest.approx(stake)
+    assert reason in decision.reason
+
+
+@pytest.mark.parametrize(
     ("vol", "expected"),
     [
         (0.02, 0.5),  # twice the target volatility: half size
@@ -138,6 +184,8 @@ def test_unusable_inputs_give_no_trade(case: Case, why: str) -> None:
         (0.0001, 2.0),  # 100x, capped
         (0.0, 0.0),  # unusable: no trade
         (math.nan, 0.0),  # unusable: no trade
+        (0.5, 0.02),  # at the sanity bound: still sized
+        (0.51, 0.0),  # beyond it: broken data, no trade
     ],
 )
 def test_volatility_multiplier(vol: float, expected: float) -> None:

@@ -5,10 +5,15 @@ or trailing, pandas windows are trailing (never centred), nothing is shifted bac
 and nothing is normalised over the whole series. ``tests/test_no_lookahead.py`` checks
 this by recomputing on many prefixes of real data.
 
-Bad candles -- a NaN price or volume, or volume <= 0 (freqtrade fills missing candles
-with zero-volume rows) -- are taken out before the indicators run and get NaN features.
-The indicators continue across them as if those rows were absent, because one NaN fed
-to a recursive indicator (EMA, RSI, ATR, ADX, MACD, OBV) would blank every later value:
+Bad candles are taken out before the indicators run and get NaN features (see
+:func:`candle_faults` for the rules: missing or non-positive prices, no volume -- freqtrade
+fills missing candles with zero-volume rows --, a high or low that does not enclose the
+open and close, or a range absurdly wide for the recent past). ``add_features`` marks
+them ``candle_ok = False`` so the strategy refuses entries there, and since they never
+reach the indicators a corrupt high cannot pose as volatility (no HIGH_VOLATILITY
+regime from it). The indicators continue across bad rows as if those rows were absent,
+because one NaN fed to a recursive indicator (EMA, RSI, ATR, ADX, MACD, OBV) would blank
+every later value:
 
 >>> import pandas as pd
 >>> close = pd.Series([1.0, 2.0, 3.0, 99.0, 4.0])
@@ -24,6 +29,9 @@ detected here -- freqtrade fills gaps before the strategy sees the frame.
 from __future__ import annotations
 
 import logging
+import math
+from bisect import bisect_left, insort
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -48,6 +56,16 @@ OBV_CHANGE_CANDLES = 24
 VOLATILITY_WINDOW_CANDLES = 720  # 30 days of 1h candles
 LOW_VOLATILITY_QUANTILE = 0.33
 HIGH_VOLATILITY_QUANTILE = 0.67
+# Candle sanity. A candle's true range above RANGE_OUTLIER_MULTIPLE x the median true
+# range of the last RANGE_REFERENCE_CANDLES good candles is a bad print, not a market
+# move. The largest genuine ratio in the bundled Bybit data (BTC and ETH, 1h and 4h,
+# 2023-11 to 2026-07) is 24.4, the 2025-10-10 liquidation cascade; 50 leaves twice that
+# before a real candle is refused, while a corrupt high (2x the price, 1e308) lands in
+# the hundreds or beyond. A median, not a mean like ATR's, so that the bad print it is
+# meant to catch cannot inflate its own yardstick (a 1e308 high would lift a 14-candle
+# ATR to ~1e307 and wave every following corrupt candle through).
+RANGE_OUTLIER_MULTIPLE = 50.0
+RANGE_REFERENCE_CANDLES = 48  # two days of 1h candles
 # Funding settles every 8h; a rate older than three intervals means the feed stalled.
 MAX_FUNDING_AGE = pd.Timedelta(hours=24)
 
@@ -61,6 +79,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 FUNDING_COLUMNS: tuple[str, ...] = ("funding_rate", "funding_rate_change_8h", "funding_rate_trend")
 
 _missing_funding_warned = False
+# (pair, timeframe) -> dates of bad candles already logged, so a bad candle that stays in
+# the live frame for a thousand calls is reported once.
+_reported_bad_candles: dict[tuple[str, str], set[pd.Timestamp]] = {}
 
 
 def _arr(series: pd.Series) -> FloatArray:
@@ -73,10 +94,138 @@ def safe_divide(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return numerator / denominator.where(denominator != 0)
 
 
-def valid_candles(df: pd.DataFrame) -> pd.Series:
-    """True where every price and the volume are finite and the volume is above 0."""
+def _range_outliers(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    *,
+    multiple: float,
+    window: int,
+) -> npt.NDArray[np.bool_]:
+    """True where a candle's true range exceeds ``multiple`` x the median true range of
+    the previous ``window`` accepted candles.
+
+    The true range is ATR's: high - low widened to the last accepted close, so a whole
+    candle printed at a wrong level (a gap, however narrow its own range) is caught too.
+    Past candles only, and only accepted ones, for the reference and for the close: a
+    refused candle never enters them, so a run of corrupt candles cannot raise the bar
+    for the next one, and every candle that reaches ATR has a true range within the
+    bound. With no past candle yet, or a median of 0 (flat candles), the range cannot be
+    judged and passes. The price of that rule: a genuine jump beyond the bound would
+    refuse every later candle of the frame (fail closed, logged). The loop is sequential
+    by nature (each decision feeds the next reference); a sorted window keeps it to
+    O(window) per candle.
+
+    >>> high = np.array([11.0, 11.2, 10.8, 70.0, 11.0, 11.1])
+    >>> low, close = np.full(6, 10.0), np.full(6, 10.5)
+    >>> _range_outliers(high, low, close, np.ones(6, bool), multiple=50.0, window=3).tolist()
+    [False, False, False, True, False, False]
+    """
+    refused = np.zeros(len(high), dtype=bool)
+    recent: deque[float] = deque()
+    ordered: list[float] = []
+    last_close = math.nan  # comparisons with NaN are False: no gap before the first candle
+    highs, lows, closes = high.tolist(), low.tolist(), close.tolist()
+    for i in np.flatnonzero(eligible).tolist():
+        top = last_close if last_close > highs[i] else highs[i]
+        bottom = last_close if last_close < lows[i] else lows[i]
+        true_range = top - bottom
+        size = len(ordered)
+        if size:
+            median = (ordered[(size - 1) // 2] + ordered[size // 2]) / 2
+            if median > 0 and true_range > multiple * median:
+                refused[i] = True
+                continue
+        last_close = closes[i]
+        recent.append(true_range)
+        insort(ordered, true_range)
+        if len(recent) > window:
+            del ordered[bisect_left(ordered, recent.popleft())]
+    return refused
+
+
+def candle_faults(
+    df: pd.DataFrame,
+    *,
+    range_multiple: float = RANGE_OUTLIER_MULTIPLE,
+    range_window_candles: int = RANGE_REFERENCE_CANDLES,
+) -> pd.Series:
+    """Why each candle is unusable, or ``""`` when it is fine; the first failing rule names it.
+
+    Rules, in order: ``missing`` (a price or the volume is NaN or infinite),
+    ``non_positive_price``, ``no_volume`` (volume <= 0: freqtrade's filler for a missing
+    candle), ``high_below_body`` (high < max(open, close); a high below the low always
+    lands here or in the next rule), ``low_above_body`` (low > min(open, close)), and
+    ``range_outlier`` (see :func:`_range_outliers`; judged only among candles passing
+    the other rules). Row ``i`` depends on rows ``0..i`` only.
+
+    >>> df = pd.DataFrame({"open": [10.0, 10, 10], "high": [11.0, 9, 11],
+    ...                    "low": [9.0, 8, 9], "close": [10.0, 10, 0], "volume": [1.0, 1, 1]})
+    >>> candle_faults(df).tolist()
+    ['', 'high_below_body', 'non_positive_price']
+    """
     values = df[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float64)
-    return pd.Series(np.isfinite(values).all(axis=1) & (values[:, 4] > 0), index=df.index)
+    o, h, low, c, v = values.T
+    with np.errstate(invalid="ignore"):
+        rules: list[tuple[str, npt.NDArray[np.bool_]]] = [
+            ("missing", ~np.isfinite(values).all(axis=1)),
+            ("non_positive_price", (values[:, :4] <= 0).any(axis=1)),
+            ("no_volume", v <= 0),
+            ("high_below_body", h < np.maximum(o, c)),
+            ("low_above_body", low > np.minimum(o, c)),
+        ]
+    faults = np.full(len(df), "", dtype=object)
+    for name, broken in reversed(rules):  # the first rule in the list wins
+        faults[broken] = name
+    eligible = faults == ""
+    outliers = _range_outliers(
+        h, low, c, eligible, multiple=range_multiple, window=range_window_candles
+    )
+    faults[outliers] = "range_outlier"
+    return pd.Series(faults, index=df.index, name="candle_fault")
+
+
+def valid_candles(df: pd.DataFrame) -> pd.Series:
+    """True where :func:`candle_faults` finds nothing wrong with the candle."""
+    return (candle_faults(df) == "").rename("candle_ok")
+
+
+def _timeframe_of(dates: pd.Series) -> str:
+    """The frame's candle spacing as freqtrade writes it (``1h``, ``15m``), for log lines.
+
+    >>> _timeframe_of(pd.Series(pd.date_range("2024-01-01", periods=3, freq="4h")))
+    '4h'
+    """
+    step = dates.diff().median()
+    if pd.isna(step) or step <= pd.Timedelta(0):
+        return "?"
+    minutes = int(step.total_seconds() // 60)
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+def _log_new_bad_candles(df: pd.DataFrame, faults: pd.Series, pair: str | None) -> None:
+    """One warning per pair and timeframe when bad candles not reported before appear."""
+    bad = faults != ""
+    if not bad.any() or "date" not in df.columns:
+        return
+    dates = pd.to_datetime(df["date"], utc=True)
+    key = (pair or "unnamed pair", _timeframe_of(dates))
+    seen = _reported_bad_candles.setdefault(key, set())
+    new = bad & ~dates.isin(seen)
+    if not new.any():
+        return
+    seen.update(dates[new])
+    counts = faults[new].value_counts()
+    why = ", ".join(f"{name} x{count}" for name, count in counts.items())
+    logger.warning(
+        "%s %s: %d invalid candle(s), first at %s (%s): NaN features, no entries "
+        "(candle_ok False), not counted as volatility.",
+        *key, int(new.sum()), dates[new].iloc[0], why,
+    )  # fmt: skip
 
 
 def _on_valid_rows(
@@ -247,20 +396,26 @@ def add_features(
     regime: RegimeSettings,
     *,
     volatility_window_candles: int = VOLATILITY_WINDOW_CANDLES,
+    pair: str | None = None,
 ) -> pd.DataFrame:
-    """Return a copy of ``df`` with every column of :data:`FEATURE_COLUMNS` added.
+    """Return a copy of ``df`` with every column of :data:`FEATURE_COLUMNS` and ``candle_ok``.
 
     ``df`` holds ``date`` (UTC) and ``open, high, low, close, volume``. Rows with a bad
-    candle, and rows before an indicator's warm-up is complete, get NaN (never raise):
-    the slowest column, ``volatility_regime``, needs ``atr_period + window`` candles.
+    candle (``candle_ok`` False, see :func:`candle_faults`), and rows before an
+    indicator's warm-up is complete, get NaN (never raise): the slowest column,
+    ``volatility_regime``, needs ``atr_period + window`` candles. ``pair`` only names
+    the pair in the warning logged when bad candles are first seen.
     """
-    valid = valid_candles(df)
+    faults = candle_faults(df)
+    _log_new_bad_candles(df, faults, pair)
+    valid = faults == ""
     indicators = _on_valid_rows(
         df, valid, lambda good: _indicators(good, signal, regime, volatility_window_candles)
     )
     out = df.copy()
     out[list(indicators.columns)] = indicators
     out[["hour", "weekday"]] = time_features(df["date"])
+    out["candle_ok"] = valid.to_numpy(dtype=bool)
     return out
 
 

@@ -17,9 +17,12 @@ notional is 10 000 x 0.02 x 0.8 x 0.5 = 80 and the margin stake 80 / 2 = 40.
 
 It never raises and never guesses: freqtrade's callback wrapper turns an exception into
 the *proposed* stake, so every unusable input (None, NaN, inf, a non-positive equity,
-volatility, leverage or multiplier, a confidence outside (0, 1], a multiplier above 1,
+volatility, leverage or multiplier, a daily volatility above
+:data:`MAX_DAILY_VOLATILITY_RATIO`, a confidence outside (0, 1], a multiplier above 1,
 a leverage above the hard cap, a min stake above the max stake) gives stake 0 -- no
-trade -- with the reason.
+trade -- with the reason. An absurd volatility is refused rather than sized: its tiny
+multiplier would otherwise be raised to the exchange minimum below, a trade on data
+that cannot be right.
 
 Clamping rules, decided here once:
 
@@ -47,6 +50,13 @@ import pandas as pd
 from metalabel.config import LEVERAGE_HARD_CAP, RiskSettings
 from metalabel.risk.failsafe import fails_closed, finite_positive
 
+# A daily volatility above this is broken input (a corrupt close, a unit error), not a
+# market. BTC's and ETH's 20-day daily volatility peaked at 5.8 % and 7.3 % in the
+# bundled 2023-11..2026-07 data (August 2024); a 20-day window holding BTC's -40 % day of
+# 2020-03-12 gives roughly 12 %. A standard deviation of 50 % means a typical day moves
+# by half the price: four times anything seen on either, so no real market is refused.
+MAX_DAILY_VOLATILITY_RATIO = 0.5
+
 
 @dataclass(frozen=True)
 class StakeDecision:
@@ -67,14 +77,19 @@ def _no_trade(reason: str) -> StakeDecision:
 
 
 def volatility_multiplier(current_daily_volatility: float, settings: RiskSettings) -> float:
-    """``min(target / current, cap)``; 0.0 when the volatility is unusable (no trade).
+    """``min(target / current, cap)``; 0.0 when the volatility is unusable (no trade):
+    not a positive number, or above :data:`MAX_DAILY_VOLATILITY_RATIO`.
 
     >>> volatility_multiplier(0.02, RiskSettings())
     0.5
     >>> volatility_multiplier(0.001, RiskSettings())  # 10x, capped at 2x
     2.0
+    >>> volatility_multiplier(3.0, RiskSettings())  # 300 % a day: broken data
+    0.0
     """
     if not finite_positive(current_daily_volatility):
+        return 0.0
+    if current_daily_volatility > MAX_DAILY_VOLATILITY_RATIO:
         return 0.0
     ratio = settings.target_daily_volatility_ratio / current_daily_volatility
     return float(min(ratio, settings.max_volatility_multiplier))
@@ -111,9 +126,14 @@ def position_stake(
         confidence = 1.0
     elif not finite_positive(confidence) or confidence > 1:
         return _no_trade(f"confidence {confidence!r} is not in (0, 1]")
-    vol_multiplier = volatility_multiplier(current_daily_volatility, settings)
-    if vol_multiplier <= 0:
+    if not finite_positive(current_daily_volatility):
         return _no_trade(f"daily volatility {current_daily_volatility!r} is not a positive number")
+    if current_daily_volatility > MAX_DAILY_VOLATILITY_RATIO:
+        return _no_trade(
+            f"daily volatility {current_daily_volatility!r} is above the "
+            f"{MAX_DAILY_VOLATILITY_RATIO:.0%} a day sanity bound: broken price data, not a market"
+        )
+    vol_multiplier = volatility_multiplier(current_daily_volatility, settings)
     for name, value in (("guard", guard_multiplier), ("regime", regime_multiplier)):
         if not finite_positive(value):
             return _no_trade(f"{name} multiplier {value!r} blocks the entry (not above 0)")
