@@ -60,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 RISK_ERROR_LOCK = "metalabel risk evaluation failed"
 TRADING_RUNMODES = (RunMode.LIVE, RunMode.DRY_RUN)
+RISK_RUNMODES = (*TRADING_RUNMODES, RunMode.BACKTEST, RunMode.HYPEROPT)
 
 
 class MetaLabelStrategy(IStrategy):
@@ -156,11 +157,11 @@ class MetaLabelStrategy(IStrategy):
     @informative(pipeline.CONFIRMATION_TIMEFRAME)
     def populate_indicators_4h(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """4h confirmation trend (merged without lookahead by the decorator as trend_4h)."""
-        return pipeline.trend_4h(dataframe, self.settings)
+        return pipeline.trend_4h(dataframe, self.settings, pair=metadata["pair"])
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         pair = metadata["pair"]
-        dataframe = pipeline.with_features(dataframe, self._funding(pair), self.settings)
+        dataframe = pipeline.with_features(dataframe, self._funding(pair), self.settings, pair=pair)
         dataframe["daily_volatility"] = daily_volatility(
             dataframe["close"],
             self.settings.risk.volatility_lookback_days,
@@ -240,9 +241,7 @@ class MetaLabelStrategy(IStrategy):
             ("long", "primary_long", "regime_ok_long"),
             ("short", "primary_short", "regime_ok_short"),
         ):
-            gates = [dataframe[primary], dataframe["volume"] > 0]
-            if "candle_ok" in dataframe.columns:
-                gates.append(dataframe["candle_ok"])
+            gates = [dataframe[primary], dataframe["volume"] > 0, dataframe["candle_ok"]]
             if self.mode in (StrategyMode.PRIMARY_REGIME, StrategyMode.META):
                 gates.append(dataframe[regime_ok])
             if self.mode is StrategyMode.META:
@@ -324,6 +323,8 @@ class MetaLabelStrategy(IStrategy):
         self.refusals: dict[str, str] = {}
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        if self.config.get("runmode") not in RISK_RUNMODES:
+            return  # plot-dataframe and the analyses: no trades, no wallet, nothing to guard
         notices = self._risk_notices(current_time)
         if notices is None:  # the evaluation failed (logged): no entries for one candle
             message = "Risk evaluation failed: no entries this candle."

@@ -93,7 +93,11 @@ def load_bundle(data_dir: Path, pair: str) -> CandleBundle:
 
 
 def with_features(
-    candles: pd.DataFrame, funding: pd.DataFrame | None, settings: MetalabelConfig
+    candles: pd.DataFrame,
+    funding: pd.DataFrame | None,
+    settings: MetalabelConfig,
+    *,
+    pair: str | None = None,
 ) -> pd.DataFrame:
     """1h indicators and funding features (a frame that has them is returned as is).
 
@@ -102,14 +106,16 @@ def with_features(
     """
     if "atr_ratio" in candles.columns:
         return candles
-    frame = add_features(candles, settings.signal, settings.regime)
+    frame = add_features(candles, settings.signal, settings.regime, pair=pair)
     return add_funding_features(frame, None if funding is None or funding.empty else funding)
 
 
-def trend_4h(candles_4h: pd.DataFrame, settings: MetalabelConfig) -> pd.DataFrame:
+def trend_4h(
+    candles_4h: pd.DataFrame, settings: MetalabelConfig, *, pair: str | None = None
+) -> pd.DataFrame:
     """The 4h candles with their EMA ``trend`` column (the body of the ``@informative``
     hook; merged into the 1h frame as ``trend_4h``)."""
-    features = add_features(candles_4h, settings.signal, settings.regime)
+    features = add_features(candles_4h, settings.signal, settings.regime, pair=pair)
     return candles_4h.assign(trend=trend_direction(features))
 
 
