@@ -9,8 +9,8 @@ import pytest
 
 from metalabel.config import MetalabelConfig
 from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
-from metalabel.model.artifacts import LabelLedger, training_row_dates
 from metalabel.model.inputs import MODEL_FEATURES, RELATIVE_TO_CLOSE
+from metalabel.model.window import NET_RETURN_COLUMN
 from metalabel.ops.runner import BUNDLED_DATA
 from tests.test_strategy import _strategy
 from tests.test_strategy import replay_url as replay_url  # the pytest fixture
@@ -22,11 +22,14 @@ def _slice(candles: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
 
 
 def _hooks_frame(strategy: Any, candles: pd.DataFrame, pair: str) -> pd.DataFrame:
-    """What FreqAI trains on: the strategy's two hooks, then FreqAI's training-row filter."""
+    """What FreqAI trains on: the strategy's two hooks, then FreqAI's training-row filter
+    (every "%" feature and "&" label finite)."""
     metadata = {"pair": pair}
     frame = strategy.feature_engineering_standard(candles.copy(), metadata)
     frame = strategy.set_freqai_targets(frame, metadata)
-    return frame.loc[frame["date"].isin(training_row_dates(frame))].reset_index(drop=True)
+    columns = [c for c in frame.columns if c.startswith(("%", "&"))]
+    kept = frame[columns].replace([np.inf, -np.inf], np.nan).notna().all(axis=1)
+    return frame[kept].reset_index(drop=True)
 
 
 @pytest.mark.parametrize(
@@ -53,9 +56,9 @@ def test_labelled_events_equal_the_strategy_hooks(
     assert [c for c in events.columns if c.startswith("%")] == features
     pd.testing.assert_frame_equal(events[features], expected[features], check_exact=True)
     assert events[LABEL_COLUMN].tolist() == expected["&-label"].tolist()
-    # the strategy records each event's outcome for the training report
-    recorded = LabelLedger.lookup(pair, expected["date"].tolist())["net_return"]
-    np.testing.assert_array_equal(events[RETURN_COLUMN].to_numpy(), recorded.to_numpy())
+    # the strategy writes each event's outcome beside its label, for the training report
+    recorded = expected[NET_RETURN_COLUMN].to_numpy()
+    np.testing.assert_array_equal(events[RETURN_COLUMN].to_numpy(), recorded)
 
 
 def test_rows_are_admitted_labelled_events_with_finite_features() -> None:

@@ -48,7 +48,6 @@ from metalabel.core.features import add_features, add_funding_features
 from metalabel.core.labels import triple_barrier_labels
 from metalabel.core.pipeline import admitted, funding_at_bar, with_signals
 from metalabel.core.signals import trend_direction
-from metalabel.model.artifacts import LabelLedger
 from metalabel.model.classifier import CLASS_NAMES, TAKE
 from metalabel.model.inputs import model_feature_columns
 from metalabel.model.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, live_rollback_check
@@ -260,7 +259,6 @@ class MetaLabelStrategy(IStrategy):
         # trains only on "%" features and "&" labels, so these columns are not inputs).
         dataframe["label_net_return"] = labels["net_return"]
         dataframe["label_barrier"] = labels["barrier"]
-        LabelLedger.record(metadata["pair"], dataframe["date"], labels)
         self.freqai.class_names = list(CLASS_NAMES)
         return dataframe
 
