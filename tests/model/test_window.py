@@ -5,8 +5,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from datasieve.pipeline import Pipeline
-from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from metalabel.model.window import (
     BARRIER_COLUMN,
@@ -15,6 +13,7 @@ from metalabel.model.window import (
     WindowOutcomes,
     purge_label_horizon,
 )
+from tests.model.conftest import FreqaiSplit
 
 
 def test_purge_removes_labels_whose_horizon_leaves_the_window() -> None:
@@ -24,16 +23,6 @@ def test_purge_removes_labels_whose_horizon_leaves_the_window() -> None:
     assert purged["&-label"].isna().tolist() == [False] * 7 + [True] * 3
     assert purged["%-x"].tolist() == list(range(10))  # features untouched
     assert frame["&-label"].notna().all()  # the input is not modified
-
-
-def _freqai_config(test_size: float = 0.25, **features: Any) -> dict[str, Any]:
-    return {
-        "freqai": {
-            "feature_parameters": {"shuffle_after_split": False, **features},
-            "data_split_parameters": {"test_size": test_size, "shuffle": False},
-        },
-        "exchange": {"pair_whitelist": ["P"]},
-    }
 
 
 def _frame() -> pd.DataFrame:
@@ -55,28 +44,10 @@ def _frame() -> pd.DataFrame:
     return frame
 
 
-def _freqai_split(frame: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
-    """What BaseClassifierModel.train hands fit(): FreqAI's filter, split and pipeline."""
-    dk = FreqaiDataKitchen(config, live=True, pair="P")
-    features, labels = dk.filter_features(frame, ["%-x"], ["&-label"], training_filter=True)
-    dd = dk.make_train_test_datasets(features, labels)
-    pipeline = Pipeline([])  # as the plugin's: it re-indexes the frames from 0
-    dd["train_features"], dd["train_labels"], dd["train_weights"] = pipeline.fit_transform(
-        dd["train_features"], dd["train_labels"], dd["train_weights"]
-    )
-    if config["freqai"]["data_split_parameters"]["test_size"]:
-        dd["test_features"], dd["test_labels"], dd["test_weights"] = pipeline.transform(
-            dd["test_features"], dd["test_labels"], dd["test_weights"]
-        )
-    return dd
-
-
-def test_outcomes_follow_freqais_own_training_rows() -> None:
+def test_outcomes_follow_freqais_own_training_rows(freqai_split: FreqaiSplit) -> None:
     frame = _frame()
-    config = _freqai_config()
-    window = TrainingWindow.from_freqai(
-        _freqai_split(frame, config), WindowOutcomes.from_frame(frame), config["freqai"]
-    )
+    dd, freqai_info = freqai_split(frame)
+    window = TrainingWindow.from_freqai(dd, WindowOutcomes.from_frame(frame), freqai_info)
     # kept: every row but 101 (inf) and 103, 109 (no label): 9 rows, 6 fit + 3 hold-out
     assert window.fit_dates.index.tolist() == [100, 102, 104, 105, 106, 107]
     assert window.holdout_dates.index.tolist() == [108, 110, 111]
@@ -88,12 +59,10 @@ def test_outcomes_follow_freqais_own_training_rows() -> None:
     assert (window.start, window.end) == (frame["date"].iloc[0], frame["date"].iloc[-1])
 
 
-def test_without_a_test_split_the_holdout_is_empty() -> None:
+def test_without_a_test_split_the_holdout_is_empty(freqai_split: FreqaiSplit) -> None:
     frame = _frame()
-    config = _freqai_config(test_size=0)
-    window = TrainingWindow.from_freqai(
-        _freqai_split(frame, config), WindowOutcomes.from_frame(frame), config["freqai"]
-    )
+    dd, freqai_info = freqai_split(frame, test_size=0)
+    window = TrainingWindow.from_freqai(dd, WindowOutcomes.from_frame(frame), freqai_info)
     assert len(window.fit_labels) == 9
     assert len(window.holdout_features) == 0 and len(window.holdout_net_return) == 0
 
@@ -112,9 +81,11 @@ def test_without_a_test_split_the_holdout_is_empty() -> None:
         ),
     ],
 )
-def test_a_split_out_of_time_order_is_refused(config: dict[str, Any], why: str) -> None:
+def test_a_split_out_of_time_order_is_refused(
+    freqai_split: FreqaiSplit, config: dict[str, Any], why: str
+) -> None:
     frame = _frame()
-    dd = _freqai_split(frame, _freqai_config())
+    dd, _ = freqai_split(frame)
     with pytest.raises(ValueError, match=why):
         TrainingWindow.from_freqai(dd, WindowOutcomes.from_frame(frame), config)
 
