@@ -189,8 +189,9 @@ class ModelRegistry:
         candidate_stats = holdout.stats(candidate)
         incumbent_stats = holdout.stats(incumbent.model) if incumbent else None
         verdict = self._verdict(candidate, candidate_stats, incumbent_stats, holdout.events)
-        promoted = verdict.decision is Decision.PROMOTE or incumbent is None
-        active = version if promoted or incumbent is None else incumbent.version
+        # with no incumbent the candidate predicts whatever the verdict: the bot needs a model
+        promoted = incumbent is None or verdict.decision is Decision.PROMOTE
+        active = Incumbent(candidate, version) if promoted or incumbent is None else incumbent
         event = ReviewEvent(
             time=self._clock().isoformat(),
             pair=pair,
@@ -199,23 +200,23 @@ class ModelRegistry:
             incumbent_version=incumbent.version if incumbent else None,
             decision=verdict.decision,
             reasons=verdict.reasons,
-            active_version=active,
+            active_version=active.version,
             candidate_holdout=candidate_stats,
             incumbent_holdout=incumbent_stats,
             active_holdout=candidate_stats if promoted else incumbent_stats,
             model_path=str(model_path),
         )
         self.log.append(event.as_json())
+        self._incumbents[pair] = active
         message = (
             f"Model lifecycle {pair}: candidate v{version} {verdict.decision}d"
-            f" ({'; '.join(verdict.reasons)}); v{active} predicts"
+            f" ({'; '.join(verdict.reasons)}); v{active.version} predicts"
         )
-        if promoted or incumbent is None:
+        if promoted:
             logger.info(message)
-            self._incumbents[pair] = Incumbent(candidate, version)
-            return Review(candidate, event)
-        self._alert(message)
-        return Review(incumbent.model, event)
+        else:
+            self._alert(message)
+        return Review(active.model, event)
 
     def _verdict(
         self,
