@@ -10,13 +10,13 @@ import pytest
 from metalabel.config import MetalabelConfig
 from metalabel.core.pipeline import (
     LABEL_COLUMN,
-    NET_RETURN_COLUMN,
     RETURN_COLUMN,
     TARGET_COLUMN,
     labelled_events,
     load_bundle,
 )
 from metalabel.model.inputs import MODEL_FEATURES, RELATIVE_TO_CLOSE
+from metalabel.model.window import NET_RETURN_COLUMN
 from metalabel.ops.runner import BUNDLED_DATA
 from tests.conftest import load_strategy
 

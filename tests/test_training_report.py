@@ -1,43 +1,19 @@
-"""Artifacts of a trained meta-model: metrics, purge, and the row bookkeeping."""
+"""Artifacts of a trained meta-model: per-trade figures, hold-out metrics, the report."""
 
 import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from metalabel.model.artifacts import (
     calibration_table,
     holdout_metrics,
-    purge_label_horizon,
+    per_trade_stats,
     render_report,
     threshold_sweep,
-    trade_metrics,
-    training_row_dates,
     write_artifacts,
 )
-
-
-def test_purge_removes_labels_whose_horizon_leaves_the_window() -> None:
-    frame = pd.DataFrame({"&-label": ["take"] * 10, "%-x": range(10)})
-    purged = purge_label_horizon(frame, 2)
-    # rows 7, 8, 9 may exit at or after row 10, outside the window
-    assert purged["&-label"].isna().tolist() == [False] * 7 + [True] * 3
-    assert purged["%-x"].tolist() == list(range(10))  # features untouched
-    assert frame["&-label"].notna().all()  # the input is not modified
-
-
-def test_training_row_dates_follow_freqais_filter() -> None:
-    frame = pd.DataFrame(
-        {
-            "date": pd.date_range("2025-01-01", periods=4, freq="1h"),
-            "%-x": [1.0, np.inf, 3.0, 4.0],  # inf counts as missing, as in FreqAI
-            "&-label": ["take", "skip", None, "skip"],
-            "other": [np.nan] * 4,  # not a feature: ignored
-        }
-    )
-    assert training_row_dates(frame).dt.hour.tolist() == [0, 3]
 
 
 @pytest.mark.parametrize(
@@ -51,15 +27,15 @@ def test_training_row_dates_follow_freqais_filter() -> None:
         ([], {"trades": 0, "profit_factor": None, "win_rate": None}),
     ],
 )
-def test_trade_metrics(returns: list[float], expected: dict) -> None:
-    metrics = trade_metrics(returns)
+def test_per_trade_stats(returns: list[float], expected: dict) -> None:
+    metrics = per_trade_stats(returns)
     for key, value in expected.items():
         assert metrics[key] == (pytest.approx(value) if value is not None else None)
 
 
-def test_trade_metrics_drawdown_of_the_cumulative_returns() -> None:
+def test_per_trade_stats_drawdown_of_the_cumulative_returns() -> None:
     # cumulative: 0.02, 0.01, -0.02, 0.0 -> peak 0.02, trough -0.02: drawdown 0.04
-    assert trade_metrics([0.02, -0.01, -0.03, 0.02])["max_drawdown"] == pytest.approx(0.04)
+    assert per_trade_stats([0.02, -0.01, -0.03, 0.02])["max_drawdown"] == pytest.approx(0.04)
 
 
 def test_holdout_metrics_by_hand() -> None:

@@ -37,6 +37,7 @@ from metalabel.core.labels import triple_barrier_labels
 from metalabel.core.regime import classify_regime
 from metalabel.core.signals import primary_signal, trend_direction
 from metalabel.model.inputs import model_feature_columns
+from metalabel.model.window import BARRIER_COLUMN, NET_RETURN_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,8 @@ TIMEFRAME = "1h"
 CONFIRMATION_TIMEFRAME = "4h"
 DATA_FORMAT = "feather"
 
-# Columns of the label step: FreqAI's target, and the outcome behind it.
+# FreqAI's target column; the outcome columns beside it are the model plugin's names.
 TARGET_COLUMN = "&-label"
-NET_RETURN_COLUMN = "label_net_return"
-BARRIER_COLUMN = "label_barrier"
 # Column names of the tuner's event rows.
 LABEL_COLUMN = "label"
 RETURN_COLUMN = "net_return"

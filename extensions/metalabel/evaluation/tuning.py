@@ -43,7 +43,7 @@ from sklearn.preprocessing import MinMaxScaler
 from metalabel.config import MetalabelConfig, ModelSettings
 from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
 from metalabel.evaluation.folds import Fold, walk_forward_folds
-from metalabel.model.artifacts import trade_metrics
+from metalabel.model.artifacts import per_trade_stats
 from metalabel.model.classifier import InsufficientTrainingDataError, MetaLabelModel
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def fold_score(
     -1.0
     """
     values = np.asarray(returns, dtype=np.float64)
-    metrics = trade_metrics(values.tolist())
+    metrics = per_trade_stats(values.tolist())
     trades, sharpe = metrics["trades"], metrics["sharpe"]
     # identical returns have no spread, whatever float rounding leaves of their std
     flat = len(values) > 0 and float(np.ptp(values)) == 0.0

@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from metalabel.evaluation.metrics import profit_factor, win_rate
+from metalabel.model.classifier import CLASS_NAMES, TAKE, MetaLabelModel
+from metalabel.model.window import TrainingWindow
 
 FloatArray = npt.NDArray[np.float64]
 METADATA_FILE = "metalabel_metadata.json"
@@ -34,10 +37,15 @@ def _clean(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def trade_metrics(returns: Sequence[float]) -> dict[str, float | int | None]:
+def per_trade_stats(returns: Sequence[float]) -> dict[str, float | int | None]:
     """Per-trade Sharpe, profit factor, max drawdown and win rate of net returns.
 
-    >>> trade_metrics([0.02, -0.01, 0.03])["profit_factor"]
+    Each return is one trade (a taken event's labelled net return, or a live trade's
+    price-move return): the figures the model lifecycle compares, and the tuner scores.
+    Profit factor and win rate are :mod:`metalabel.evaluation.metrics`' own; Sharpe is
+    per trade (``mean / std``, not annualised) and the drawdown is in return units.
+
+    >>> per_trade_stats([0.02, -0.01, 0.03])["profit_factor"]
     5.0
     """
     r = np.asarray([x for x in returns if math.isfinite(x)], dtype=np.float64)
@@ -51,15 +59,14 @@ def trade_metrics(returns: Sequence[float]) -> dict[str, float | int | None]:
             "mean_return": None,
         }
     std = float(r.std(ddof=1)) if len(r) > 1 else 0.0
-    losses = float(-r[r < 0].sum())
     equity = np.concatenate([[0.0], np.cumsum(r)])
     drawdown = float((np.maximum.accumulate(equity) - equity).max())
     return {
         "trades": len(r),
         "sharpe": _clean(float(r.mean()) / std) if std > 0 else None,
-        "profit_factor": _clean(float(r[r > 0].sum()) / losses) if losses > 0 else None,
+        "profit_factor": profit_factor(r).value,
         "max_drawdown": drawdown,
-        "win_rate": float((r > 0).mean()),
+        "win_rate": win_rate(r).value,
         "mean_return": float(r.mean()),
     }
 
@@ -81,8 +88,8 @@ def holdout_metrics(
         "precision_at_threshold": true_pos / int(chosen.sum()) if chosen.any() else None,
         "recall_at_threshold": true_pos / int(y.sum()) if y.any() else None,
         "threshold": threshold,
-        "filtered_trades": trade_metrics(r[chosen].tolist()),
-        "all_signals": trade_metrics(r.tolist()),
+        "filtered_trades": per_trade_stats(r[chosen].tolist()),
+        "all_signals": per_trade_stats(r.tolist()),
     }
 
 
@@ -117,7 +124,54 @@ def threshold_sweep(
     """Trade metrics of the signals the model would take at each threshold."""
     p = np.asarray(confidence, dtype=np.float64)
     r = np.asarray(net_return, dtype=np.float64)
-    return [{"threshold": t, **trade_metrics(r[p > t].tolist())} for t in thresholds]
+    return [{"threshold": t, **per_trade_stats(r[p > t].tolist())} for t in thresholds]
+
+
+def training_metadata(
+    model: MetaLabelModel,
+    window: TrainingWindow,
+    *,
+    pair: str,
+    model_version: str,
+    threshold: float,
+    lifecycle: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What a trained model's metadata JSON holds: window, labels, hold-out, importance."""
+    holdout = window.holdout_features
+    take = window.holdout_labels == TAKE
+    confidence: FloatArray = (
+        model.predict_proba(holdout.to_numpy())[:, 1] if len(holdout) else np.zeros(0)
+    )
+    labels = window.labels
+    importance = dict(
+        zip(
+            window.fit_features.columns,
+            map(float, model.booster_.feature_importances_),
+            strict=True,
+        )
+    )
+    return {
+        "model_version": model_version,
+        "pair": pair,
+        "training_window": {
+            "start": str(window.start),
+            "end": str(window.end),
+            "fit_rows": len(window.fit_labels),
+            "holdout_rows": len(window.holdout_labels),
+            "holdout_start": (
+                str(window.holdout_dates.iloc[0]) if len(window.holdout_dates) else None
+            ),
+        },
+        "features": list(window.fit_features.columns),
+        "label_counts": {name: int((labels == name).sum()) for name in CLASS_NAMES},
+        "barrier_counts": {str(k): int(v) for k, v in window.barriers.value_counts().items()},
+        "holdout": holdout_metrics(take, confidence, window.holdout_net_return, threshold),
+        "calibration": calibration_table(take, confidence),
+        "threshold_sweep": threshold_sweep(confidence, window.holdout_net_return),
+        "feature_importance": importance,
+        "best_iteration": getattr(model.booster_, "best_iteration", None),
+        "lifecycle": dict(lifecycle),
+    }
 
 
 def write_artifacts(folder: Path, metadata: Mapping[str, Any]) -> tuple[Path, Path]:
@@ -177,56 +231,3 @@ barriers: {_fmt(metadata.get("barrier_counts", {}))}.</p>
 <h2>Feature importance (gain)</h2><table>{bars}</table>
 </body></html>
 """
-
-
-class LabelLedger:
-    """Net return and barrier of every labelled event, by pair and candle date.
-
-    FreqAI hands the model only features and the label, but the model's report needs
-    the trade outcome behind each label; the strategy records it here when it labels
-    (``set_freqai_targets``) and the model plugin reads it back in the same process.
-    """
-
-    _frames: dict[str, pd.DataFrame] = {}  # noqa: RUF012 - process-wide by design
-
-    @classmethod
-    def record(cls, pair: str, dates: pd.Series, labels: pd.DataFrame) -> None:
-        events = labels.loc[labels["label"].notna(), ["net_return", "barrier"]]
-        frame = events.assign(date=dates.loc[events.index].to_numpy()).set_index("date")
-        previous = cls._frames.get(pair)
-        if previous is not None:
-            frame = pd.concat([previous[~previous.index.isin(frame.index)], frame])
-        cls._frames[pair] = frame.sort_index()
-
-    @classmethod
-    def lookup(cls, pair: str, dates: Sequence[Any]) -> pd.DataFrame:
-        frame = cls._frames.get(pair, pd.DataFrame(columns=["net_return", "barrier"]))
-        return frame.reindex(pd.DatetimeIndex(dates))
-
-
-def training_row_dates(frame: pd.DataFrame) -> pd.Series:
-    """Dates of the rows FreqAI trains on: every ``%`` feature and ``&`` label finite.
-
-    Mirrors FreqAI's ``filter_features(training_filter=True)``, which keeps the order,
-    so the n-th training row (train split first, then the time-ordered test split) is
-    the n-th date here.
-    """
-    columns = [c for c in frame.columns if c.startswith(("%", "&"))]
-    values = frame[columns].replace([np.inf, -np.inf], np.nan)
-    return frame.loc[values.notna().all(axis=1), "date"].reset_index(drop=True)
-
-
-def purge_label_horizon(frame: pd.DataFrame, horizon_candles: int) -> pd.DataFrame:
-    """A copy whose labels of the last ``horizon_candles + 1`` rows are NaN.
-
-    An event at row i is entered at i+1 and resolved by i+1+horizon at the latest, so
-    its label may read candles after the training window's end, i.e. the period the
-    model then predicts. Purging them keeps every model's training strictly before its
-    window (the walk-forward promise). Worked example: 10 rows, horizon 2 -> rows 7, 8
-    and 9 lose their labels (row 7 may exit at the open of row 10).
-    """
-    purged = frame.copy()
-    labels = [c for c in purged.columns if c.startswith("&")]
-    cut = max(len(purged) - horizon_candles - 1, 0)
-    purged.loc[purged.index[cut:], labels] = np.nan
-    return purged

@@ -8,7 +8,7 @@ sample both models are judged on); all must pass. "0.9x" is read as "at most 10 
 negative incumbent Sharpe of -1.0 the candidate needs >= -1.1 (a plain 0.9x would demand
 -0.9, i.e. better than the incumbent). With no incumbent (the first model) the candidate
 is promoted: the bot needs a model. Figures are trade-level, from
-:func:`metalabel.model.artifacts.trade_metrics` over the signals each model would take.
+:func:`metalabel.model.artifacts.per_trade_stats` over the signals each model would take.
 
 Rollback: live Sharpe below 0.7x the model's hold-out Sharpe (same "x% worse" reading)
 or live drawdown above 1.5x its hold-out drawdown, once ``rollback_min_trades`` trades
@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from metalabel.config import LifecycleSettings
-from metalabel.model.artifacts import trade_metrics
+from metalabel.model.artifacts import per_trade_stats
 
 logger = logging.getLogger(__name__)
 
 # Beside the models of the FreqAI identifier (user_data/models/<identifier>/).
 LIFECYCLE_LOG = "lifecycle.jsonl"
 
-Stats = Mapping[str, Any]  # trade_metrics() output: trades, sharpe, profit_factor, ...
+Stats = Mapping[str, Any]  # per_trade_stats() output: trades, sharpe, profit_factor, ...
 
 
 class Decision(StrEnum):
@@ -221,4 +221,4 @@ def live_rollback_check(
         return None
     since = datetime.fromisoformat(str(active["time"]))
     returns = [r for closed_at, r in closed if closed_at >= since]
-    return rollback_verdict(trade_metrics(returns), active["active_holdout"], settings)
+    return rollback_verdict(per_trade_stats(returns), active["active_holdout"], settings)
