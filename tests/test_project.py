@@ -61,7 +61,7 @@ def test_readme_settings_table_is_the_generated_one() -> None:
 def test_freqtrade_is_pinned_exactly_and_matches_the_docker_image() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = [d for d in project["dependencies"] if d.startswith("freqtrade")]
-    assert pins == ["freqtrade[freqai,hyperopt]==2026.9"]
+    assert pins == ["freqtrade[freqai,hyperopt,plot]==2026.9"]
     for dependency in project["dependencies"] + project["optional-dependencies"]["dev"]:
         assert "==" in dependency, f"{dependency} is not pinned"
     dockerfile = (ROOT / "Dockerfile").read_text()
