@@ -391,6 +391,7 @@ ROUTES: dict[str, Route] = {
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the stdlib's 5 drops bursts of connects (1 s SYN retries)
 
     def __init__(
         self, address: tuple[str, int], exchange: ReplayExchange, idle_timeout_s: float
@@ -453,6 +454,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Every stdlib error (unsupported method, bad request line, oversized header) as a
         Bybit envelope; an unsupported method is a 405 naming the method."""
         self.close_connection = True
+        # A request line too broken to name its version would get a bare body (HTTP/0.9).
+        self.request_version = self.protocol_version
         if code == HTTPStatus.NOT_IMPLEMENTED:
             code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"method {self.command} not supported"
         text = message or HTTPStatus(code).phrase
