@@ -89,13 +89,13 @@ def test_overflowing_numbers_are_a_parameter_error(
 
 
 @pytest.mark.usefixtures("no_traceback")
-@pytest.mark.parametrize("length", ["-1", "-100", "abc", "1e3", "0x10", "", "99999999999"])
+@pytest.mark.parametrize("length", ["-1", "-100", "abc", "1e3", "0x10", "", "\xb2", "99999999999"])
 def test_a_bad_content_length_is_a_clean_error_and_closes_the_connection(
     server: ReplayServer, length: str
 ) -> None:
     request = (
         f"POST /v5/market/time HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}"
-    ).encode()
+    ).encode("latin-1")
     status, headers, body = raw_exchange(server, request)  # returns: the server closed it
     assert status == 400
     assert headers["content-type"] == "application/json"
@@ -149,26 +149,33 @@ def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     return condition()
 
 
-def test_stalled_clients_are_dropped_after_the_idle_timeout(server: ReplayServer) -> None:
-    before = threading.active_count()
-    sockets: list[socket.socket] = []
-    try:
-        for index in range(50):
-            sock = socket.create_connection(_address(server), timeout=5)
-            if index % 2:  # half send nothing, half stall in the middle of a request line
-                sock.sendall(b"GET /v5/market/ti")
-            sockets.append(sock)
-        assert _wait_for(lambda: threading.active_count() >= before + 50, 5), "one thread each"
-        assert _wait_for(lambda: threading.active_count() <= before + 1, 5 + IDLE_TIMEOUT_S * 4), (
-            f"{threading.active_count() - before} connection threads still alive after the timeout"
-        )
-        for sock in sockets:  # each was closed by the server: EOF, no answer
-            assert sock.recv(1024) == b""
-    finally:
-        for sock in sockets:
-            sock.close()
-    body: dict[str, Any] = requests.get(server.url + KLINE, timeout=5).json()
-    assert body["retCode"] == 0  # and the server still serves
+def test_stalled_clients_are_dropped_after_the_idle_timeout(tmp_path: Path) -> None:
+    timeout_s = 2.0
+    directory = write_bundle(tmp_path, "2024-01-01", 4)
+    with ReplayServer(directory, idle_timeout_s=timeout_s) as server:
+        before = threading.active_count()
+        sockets: list[socket.socket] = []
+        try:
+            for index in range(50):
+                sock = socket.create_connection(_address(server), timeout=5)
+                if index % 2:  # half send nothing, half stall in the middle of a request line
+                    sock.sendall(b"GET /v5/market/ti")
+                sockets.append(sock)
+            opened = time.monotonic()
+            assert _wait_for(lambda: threading.active_count() >= before + 50, timeout_s / 2), (
+                "one thread per connection"
+            )
+            assert _wait_for(lambda: threading.active_count() <= before, timeout_s + 10), (
+                f"{threading.active_count() - before} threads still alive after the timeout"
+            )
+            assert time.monotonic() - opened >= timeout_s * 0.9  # dropped by the timeout
+            for sock in sockets:  # each was closed by the server: EOF, no answer
+                assert sock.recv(1024) == b""
+        finally:
+            for sock in sockets:
+                sock.close()
+        body: dict[str, Any] = requests.get(server.url + KLINE, timeout=5).json()
+        assert body["retCode"] == 0  # and the server still serves
 
 
 def test_the_idle_timeout_must_be_positive(tmp_path: Path) -> None:

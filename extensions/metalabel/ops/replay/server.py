@@ -441,7 +441,7 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return True
         text = raw.strip()
-        length = int(text) if text.isdigit() else -1
+        length = int(text) if text.isascii() and text.isdecimal() else -1  # not "²"
         if not 0 <= length <= MAX_BODY_BYTES:
             self.close_connection = True  # the body's end is unknown: the stream is unusable
             message = f"params error: Content-Length {raw[:32]!r} invalid"
