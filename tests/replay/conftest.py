@@ -17,9 +17,9 @@ BUNDLE_DIR = Path(__file__).resolve().parents[2] / "user_data" / "data" / "bybit
 HOUR_MS = 3_600_000
 
 
-def read_bundle(pair: str, kind: str) -> pd.DataFrame:
+def read_bundle(pair: str, kind: str, timeframe: str = "1h") -> pd.DataFrame:
     """A bundled feather file with an extra `ts` column of ms open times."""
-    frame = pd.read_feather(BUNDLE_DIR / f"{pair}-1h-{kind}.feather")
+    frame = pd.read_feather(BUNDLE_DIR / f"{pair}-{timeframe}-{kind}.feather")
     frame["ts"] = frame["date"].astype("datetime64[ms, UTC]").astype("int64")
     return frame
 
@@ -49,9 +49,20 @@ def get(replay: ReplayServer) -> Iterator[Get]:
 
 
 def write_bundle(
-    directory: Path, start: str, hours: int, *, mark: bool = True, funding: bool = True
+    directory: Path,
+    start: str,
+    hours: int,
+    *,
+    mark: bool = True,
+    funding: bool = True,
+    detail: bool = False,
 ) -> Path:
-    """A tiny BTC bundle: `hours` 1h candles from `start`, candle i has close 100 + i."""
+    """A tiny BTC bundle: `hours` 1h candles from `start`, candle i has close 100 + i.
+
+    With `detail`, also the 15m candles that resample to them: relative to close 100 + i,
+    the quarters open at -0.5, -0.25, +0.25, -0.25 and close at -0.25, +0.25, -0.25, 0;
+    the :15 one holds the high (+1), the :30 one the low (-1); volume 0.5 each.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     dates = pd.date_range(start, periods=hours, freq="1h", tz="UTC")
     close = 100.0 + np.arange(hours)
@@ -75,4 +86,21 @@ def write_bundle(
             {"date": settle["date"], "open": 0.0001 * (1 + np.arange(len(settle)))}
         ).assign(high=0.0, low=0.0, close=0.0, volume=0.0)
         rates.reset_index(drop=True).to_feather(directory / "BTC_USDT_USDT-1h-funding_rate.feather")
+    if detail:
+        quarters = pd.date_range(start, periods=4 * hours, freq="15min", tz="UTC")
+        hour, q = np.divmod(np.arange(4 * hours), 4)
+        level = 100.0 + hour
+        opens = level + np.array([-0.5, -0.25, 0.25, -0.25])[q]
+        closes = level + np.array([-0.25, 0.25, -0.25, 0.0])[q]
+        sub = pd.DataFrame(
+            {
+                "date": quarters,
+                "open": opens,
+                "high": np.where(q == 1, level + 1.0, np.maximum(opens, closes)),
+                "low": np.where(q == 2, level - 1.0, np.minimum(opens, closes)),
+                "close": closes,
+                "volume": np.full(4 * hours, 0.5),
+            }
+        )
+        sub.to_feather(directory / "BTC_USDT_USDT-15m-futures.feather")
     return directory

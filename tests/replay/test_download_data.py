@@ -81,6 +81,7 @@ def test_download_data_writes_the_bundled_rows(replay: ReplayServer, tmp_path: P
         "--timerange",
         "20260601-20260701",
         "--timeframes",
+        "15m",
         "1h",
         "4h",
         "--datadir",
@@ -105,6 +106,11 @@ def test_download_data_writes_the_bundled_rows(replay: ReplayServer, tmp_path: P
         expected4 = in_june(four.reset_index())
         pdt.assert_frame_equal(got4[["date", *OHLC]], expected4[["date", *OHLC]], check_dtype=False)
         assert got4["volume"].to_numpy() == pytest.approx(expected4["volume"].to_numpy())
+
+        quarters = in_june(read_bundle(pair, "futures", "15m"))
+        got15 = in_june(pd.read_feather(out / "futures" / f"{pair}-15m-futures.feather"))
+        assert len(got15) == 30 * 24 * 4
+        pdt.assert_frame_equal(got15, quarters[got15.columns], check_dtype=False)
 
         mark = in_june(pd.read_feather(out / "futures" / f"{pair}-1h-mark.feather"))
         bundled_mark = in_june(read_bundle(pair, "mark"))

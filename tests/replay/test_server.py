@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
+from metalabel.core.candles import DetailMismatchError
 from metalabel.ops.replay import (
     HistoricalClock,
     LiveClock,
@@ -210,6 +211,87 @@ def test_aggregation_drops_incomplete_buckets_but_serves_the_forming_one(tmp_pat
     assert complete[1:6] == ["106.5", "111", "106", "110", "8"]  # 08:00..11:00
 
 
+# -- 15m klines ----------------------------------------------------------------------------
+
+
+def test_kline_15_rows_are_the_bundled_15m_rows(get: Get) -> None:
+    bundle = read_bundle("ETH_USDT_USDT", "futures", "15m").set_index("ts")
+    quarter = HOUR_MS // 4
+    eth = {"category": "linear", "symbol": "ETHUSDT"}
+    result = ok(get(KLINE, **eth, interval="15", start=JUNE_MS + 1, limit=1000))
+    assert starts(result) == [JUNE_MS + i * quarter for i in range(999, -1, -1)]
+    for row in result["list"]:
+        expected = bundle.loc[int(row[0])]
+        values = [float(v) for v in row[1:6]]
+        assert values == [expected[c] for c in ("open", "high", "low", "close", "volume")]
+    latest = ok(get(KLINE, **BTC, interval="15", limit=2))
+    assert starts(latest) == [END_MS + 3 * quarter, END_MS + 2 * quarter]  # 16:45, 16:30
+
+
+def test_kline_30_aggregates_pairs_of_15m_candles(get: Get) -> None:
+    quarters = read_bundle("BTC_USDT_USDT", "futures", "15m").set_index("date")
+    halves = quarters.resample("30min").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
+    result = ok(get(KLINE, **BTC, interval="30", start=JUNE_MS, limit=48))
+    assert starts(result) == [JUNE_MS + i * HOUR_MS // 2 for i in range(47, -1, -1)]
+    for row in result["list"]:
+        expected = halves.loc[pd.Timestamp(int(row[0]), unit="ms", tz="UTC")]
+        assert [float(v) for v in row[1:5]] == [
+            expected[c] for c in ("open", "high", "low", "close")
+        ]
+        assert float(row[5]) == pytest.approx(expected["volume"])
+
+
+def test_kline_15_needs_a_15m_file_and_mark_prices_stay_1h(tmp_path: Path) -> None:
+    exchange = ReplayExchange(
+        load_bundle(write_bundle(tmp_path, "2024-01-01", 10)), HistoricalClock()
+    )
+    _, body = exchange.handle(KLINE, {**BTC, "interval": "15"})
+    assert "no 15m data for BTCUSDT" in rejected({**body, "http_status": 200})
+    _, body = exchange.handle("/v5/market/mark-price-kline", {**BTC, "interval": "15"})
+    assert "mark prices are 1h" in rejected({**body, "http_status": 200})
+
+
+def test_15m_file_that_disagrees_with_its_1h_file_stops_the_load(tmp_path: Path) -> None:
+    directory = write_bundle(tmp_path, "2024-01-01", 10, detail=True)
+    path = directory / "BTC_USDT_USDT-15m-futures.feather"
+    detail = pd.read_feather(path)
+    detail.loc[4 * 6 + 3, "close"] += 0.5  # 06:45: the close of the 06:00 hour
+    detail.to_feather(path)
+    with pytest.raises(DetailMismatchError) as refused:
+        ReplayServer(directory)
+    message = str(refused.value)
+    assert "BTC/USDT:USDT" in message and "2024-01-01 06:00 UTC" in message
+    assert "BTC_USDT_USDT-15m-futures.feather" in message and "close: 1h 106 != 106.5" in message
+
+
+def test_live_clock_serves_15m_candles_with_the_forming_one_open_only(tmp_path: Path) -> None:
+    wall = FakeWall("2024-03-01 10:40")
+    clock = LiveClock(lead_hours=5, wall=wall)
+    bundle = load_bundle(write_bundle(tmp_path, "2024-01-01", 48, detail=True))
+    exchange = ReplayExchange(bundle, clock)
+    _, body = exchange.handle(KLINE, {**BTC, "interval": "15", "limit": "3"})
+    ten = int(pd.Timestamp("2024-03-01 10:00", tz="UTC").value // 1_000_000)
+    quarter = HOUR_MS // 4
+    assert starts(body["result"]) == [ten + 2 * quarter, ten + quarter, ten]
+    forming, closed = body["result"]["list"][0], body["result"]["list"][1]
+    level = 100 + 48 - 5  # close of the hour now forming (candle 43 of 0..47)
+    assert [float(v) for v in forming[1:6]] == [level + 0.25] * 4 + [0.0]
+    assert [float(v) for v in closed[1:6]] == [
+        level - 0.25,
+        level + 1,
+        level - 0.25,
+        level + 0.25,
+        0.5,
+    ]
+    _, later = exchange.handle(KLINE, {**BTC, "interval": "15", "start": str(ten + 3 * quarter)})
+    assert later["result"]["list"] == []  # the future is hidden
+    wall.now += 5 * 60  # 10:45: the 10:30 candle has closed
+    _, body = exchange.handle(KLINE, {**BTC, "interval": "15", "limit": "2"})
+    assert float(body["result"]["list"][1][4]) == level - 0.25
+
+
 def test_mark_price_kline_rows_are_the_mark_bundle_rows(get: Get) -> None:
     bundle = read_bundle("ETH_USDT_USDT", "mark").set_index("ts")
     result = ok(
@@ -242,13 +324,18 @@ def test_bundle_without_mark_or_funding_serves_empty_lists(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
-        ({**BTC, "interval": "15"}, "1h only"),
-        ({**BTC, "interval": "1"}, "1h only"),
+        ({**BTC, "interval": "1"}, "15m at finest"),
+        ({**BTC, "interval": "5"}, "15m at finest"),
         ({**BTC, "interval": "7"}, "interval invalid"),
         ({**BTC}, "interval invalid"),
         ({**BTC, "interval": "60", "limit": "0"}, "limit"),
         ({**BTC, "interval": "60", "limit": "1001"}, "limit"),
         ({**BTC, "interval": "60", "start": "yesterday"}, "start invalid"),
+        # overflowing numbers are a parameter error, not a server error
+        ({**BTC, "interval": "60", "start": "9" * 26}, "start invalid"),
+        ({**BTC, "interval": "15", "start": "9" * 26}, "start invalid"),
+        ({**BTC, "interval": "60", "end": "-" + "9" * 26}, "end invalid"),
+        ({**BTC, "interval": "60", "limit": "9" * 26}, "limit invalid"),
         ({"category": "linear", "symbol": "DOGEUSDT", "interval": "60"}, "Not supported symbols"),
         ({"category": "spot", "symbol": "BTCUSDT", "interval": "60"}, "Not supported symbols"),
         ({"category": "linear", "interval": "60"}, "symbol is required"),
@@ -301,6 +388,7 @@ def test_funding_history_start_and_end_inclusive_newest_when_capped(get: Get) ->
     ("params", "fragment"),
     [
         ({**BTC, "startTime": str(JUNE_MS)}, "Time is invalid"),
+        ({**BTC, "startTime": "9" * 26, "endTime": "9" * 26}, "startTime invalid"),
         ({**BTC, "limit": "201"}, "limit"),
         ({**BTC, "limit": "0"}, "limit"),
         ({"symbol": "BTCUSDT"}, "category is required"),

@@ -107,7 +107,7 @@ class Faults:
             return candles
         ohlcv = candles.ohlcv.copy()
         ohlcv[hit, :4] *= self.price_factor
-        return Candles(candles.ts, ohlcv)
+        return Candles(candles.ts, ohlcv, candles.width_ms)
 
     # -- request faults -------------------------------------------------------------------
 
@@ -180,4 +180,4 @@ class Faults:
         keep = (candles.ts < start) | (candles.ts >= end)
         if keep.all():
             return candles
-        return Candles(candles.ts[keep], candles.ohlcv[keep])
+        return candles.select(keep)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -23,8 +25,9 @@ import numpy as np
 from metalabel.ops.replay.clock import Clock, HistoricalClock, make_clock
 from metalabel.ops.replay.data import (
     DEFAULT_MARKETS_FILE,
+    DETAIL_INTERVALS,
+    FINER_THAN_BUNDLE,
     INTERVALS,
-    SUB_HOUR_INTERVALS,
     Candles,
     Instrument,
     aggregate,
@@ -58,6 +61,13 @@ RISK_TIER = {
     "mmDeduction": "0",
 }
 BOOK_QTY_MULTIPLE = 1000  # synthetic order book: every level holds 1000 x minOrderQty
+# Integer parameters (times in ms, limits) beyond this are refused: it keeps every
+# timestamp computation inside int64 (2**53 ms is the year 287,396).
+MAX_INT_PARAM = 2**53
+MAX_BODY_BYTES = 64 * 1024  # public endpoints take no body; anything bigger is refused
+# An idle or stalled connection is dropped after this long, so that it cannot hold a
+# thread forever; clients reconnect (ccxt's sessions do so transparently).
+DEFAULT_IDLE_TIMEOUT_S = 60.0
 
 
 class BybitError(Exception):
@@ -84,9 +94,12 @@ def _int_param(params: Params, key: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise BybitError(f"params error: {key} invalid") from None
+    if not -MAX_INT_PARAM <= value <= MAX_INT_PARAM:
+        raise BybitError(f"params error: {key} invalid")
+    return value
 
 
 def _limit(params: Params, default: int, maximum: int) -> int:
@@ -138,6 +151,10 @@ class ReplayExchange:
         except Exception:  # a replay bug must surface as Bybit's server error, not a hang-up
             logger.exception("GET %s %s failed", path, params)
             return 500, self._envelope(SERVER_ERROR, "Server error.", {})
+
+    def error(self, code: int, msg: str) -> dict[str, Any]:
+        """A Bybit error envelope (empty result) for answers outside `handle`."""
+        return self._envelope(code, msg, {})
 
     def _envelope(self, code: int, msg: str, result: Result) -> dict[str, Any]:
         return {
@@ -197,17 +214,17 @@ class ReplayExchange:
         _category(params, ("spot", "linear", "inverse"), default="linear")
         inst = self._instrument(params)
         interval = params.get("interval", "")
-        if interval in SUB_HOUR_INTERVALS:
+        if interval in FINER_THAN_BUNDLE:
             raise BybitError(
-                f"params error: interval {interval} unavailable, replay data is 1h only"
+                f"params error: interval {interval} unavailable, replay data is 15m at finest"
             )
         if interval not in INTERVALS:
             raise BybitError("params error: interval invalid")
         limit = _limit(params, default=200, maximum=1000)
         start, end = _int_param(params, "start"), _int_param(params, "end")
 
-        hourly = self._visible(inst.mark if mark else inst.trades)
-        candles = aggregate(hourly, interval, forming_ms=self.clock.now_ms())
+        base = self._base_candles(inst, interval, mark)
+        candles = aggregate(self._visible(base), interval, forming_ms=self.clock.now_ms())
         ts = candles.ts
         lo = 0
         if start is not None:
@@ -227,6 +244,21 @@ class ReplayExchange:
                 row += [_num(v), _num(round(v * c, 4))]
             rows.append(row)
         return {"category": "linear", "symbol": inst.symbol, "list": rows}
+
+    @staticmethod
+    def _base_candles(inst: Instrument, interval: str, mark: bool) -> Candles:
+        """The bundle candles an interval is built from: 15m for 15/30, else 1h."""
+        if interval not in DETAIL_INTERVALS:
+            return inst.mark if mark else inst.trades
+        if mark:
+            raise BybitError(
+                f"params error: interval {interval} unavailable, replay mark prices are 1h"
+            )
+        if not len(inst.detail):
+            raise BybitError(
+                f"params error: interval {interval} unavailable, no 15m data for {inst.symbol}"
+            )
+        return inst.detail
 
     def funding_history(self, params: Params) -> Result:
         """Bybit semantics: newest first; only `endTime` or neither -> the newest `limit`
@@ -359,37 +391,95 @@ ROUTES: dict[str, Route] = {
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the stdlib's 5 drops bursts of connects (1 s SYN retries)
 
-    def __init__(self, address: tuple[str, int], exchange: ReplayExchange) -> None:
+    def __init__(
+        self, address: tuple[str, int], exchange: ReplayExchange, idle_timeout_s: float
+    ) -> None:
+        if not idle_timeout_s > 0:
+            raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
         super().__init__(address, _Handler)
         self.exchange = exchange
+        self.idle_timeout_s = idle_timeout_s
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request is routine (debug); anything else is logged
+        once with its traceback, never printed to stderr by the stdlib."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            logger.debug("connection from %s ended: %r", client_address, error)
+        else:
+            logger.exception("connection from %s failed", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """GET and POST go to the exchange; anything else, and any malformed request, gets a
+    Bybit-style JSON error instead of the stdlib's HTML page or a dropped connection."""
+
     protocol_version = "HTTP/1.1"  # keep-alive, as ccxt's sessions expect
     server: _HttpServer
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout_s)  # reads and writes alike
+
     def do_GET(self) -> None:
+        if not self._drain_body():
+            return
         url = urlsplit(self.path)
         params = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         status, body = self.server.exchange.handle(url.path, params)
-        try:
-            self._send(status, body)
-        except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-            logger.debug("client left before the answer to %s", url.path)
+        self._send(status, body)
 
-    def do_POST(self) -> None:  # private endpoints are not replayed
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+    def do_POST(self) -> None:  # private endpoints are not replayed: "Route not found"
         self.do_GET()
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
+    def _drain_body(self) -> bool:
+        """Read and discard the request body; False (answered, connection closed) when its
+        Content-Length is not a non-negative integer within MAX_BODY_BYTES."""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return True
+        text = raw.strip()
+        length = int(text) if text.isascii() and text.isdecimal() else -1  # not "²"
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.close_connection = True  # the body's end is unknown: the stream is unusable
+            message = f"params error: Content-Length {raw[:32]!r} invalid"
+            self._send(400, self.server.exchange.error(PARAMS_ERROR, message))
+            return False
+        self.rfile.read(length)
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Every stdlib error (unsupported method, bad request line, oversized header) as a
+        Bybit envelope; an unsupported method is a 405 naming the method."""
+        self.close_connection = True
+        # A request line too broken to name its version would get a bare body (HTTP/0.9).
+        self.request_version = self.protocol_version
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"method {self.command} not supported"
+        text = message or HTTPStatus(code).phrase
+        logger.debug("HTTP %d for %r: %s", code, getattr(self, "requestline", ""), text)
+        headers = {"Allow": "GET, POST"} if code == HTTPStatus.METHOD_NOT_ALLOWED else {}
+        self._send(code, self.server.exchange.error(PARAMS_ERROR, text), headers)
+
+    def _send(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(body, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # the client left
+            self.close_connection = True
+            logger.debug("client left before the answer to %r", getattr(self, "requestline", ""))
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
@@ -398,7 +488,8 @@ class _Handler(BaseHTTPRequestHandler):
 class ReplayServer:
     """The replay exchange on 127.0.0.1, served from a background thread.
 
-    `port=0` picks a free port; `url` is the base URL to give ccxt.
+    `port=0` picks a free port; `url` is the base URL to give ccxt. A connection silent
+    for `idle_timeout_s` is closed, so stalled clients cannot pile up threads.
     """
 
     def __init__(
@@ -408,10 +499,11 @@ class ReplayServer:
         clock: Clock | None = None,
         host: str = "127.0.0.1",
         markets_file: Path = DEFAULT_MARKETS_FILE,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         bundle = load_bundle(Path(data_dir), markets_file)
         self.exchange = ReplayExchange(bundle, clock or HistoricalClock())
-        self._httpd = _HttpServer((host, port), self.exchange)
+        self._httpd = _HttpServer((host, port), self.exchange, idle_timeout_s)
         self.host = host
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
