@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from metalabel.config import MetalabelConfig
+from metalabel.config import ConfigError, MetalabelConfig, checked_setting
 
 # parameter name -> (hyperopt space, config section, setting)
 TUNABLE: dict[str, tuple[str, str, str]] = {
@@ -37,23 +37,35 @@ def parameter_defaults(settings: MetalabelConfig) -> dict[str, dict[str, Any]]:
 
 
 def with_parameters(settings: MetalabelConfig, values: Mapping[str, Any]) -> MetalabelConfig:
-    """The config with tuned values applied (cross-field rules re-checked).
+    """The config with tuned values applied, through the config's own gate.
+
+    Each value passes the range check of its setting and the result the cross-field
+    rules, so a hand-edited or stale parameter file is refused like a bad config.
 
     >>> from metalabel.config import load_config
     >>> with_parameters(load_config({}), {"adx_threshold": 30.0}).regime.adx_threshold
     30.0
+    >>> with_parameters(load_config({}), {"adx_threshold": -5})
+    Traceback (most recent call last):
+    ...
+    metalabel.config.ConfigError: hyperopt parameter adx_threshold: ...must be in (0, 100), got -5.0
     """
     sections: dict[str, dict[str, Any]] = {}
     for name, value in values.items():
         if name not in TUNABLE:
             raise KeyError(f"{name!r} is not a tunable parameter; known: {sorted(TUNABLE)}")
         _space, section, key = TUNABLE[name]
-        sections.setdefault(section, {})[key] = value
-    changes = {}
-    for section, updates in sections.items():
-        replaced = dataclasses.replace(getattr(settings, section), **updates)
-        validate = getattr(replaced, "validate", None)
-        if validate is not None:
-            validate()
-        changes[section] = replaced
-    return dataclasses.replace(settings, **changes)
+        try:
+            sections.setdefault(section, {})[key] = checked_setting(section, key, value)
+        except ConfigError as err:
+            raise ConfigError(f"hyperopt parameter {name}: {err}") from err
+    changes = {
+        section: dataclasses.replace(getattr(settings, section), **updates)
+        for section, updates in sections.items()
+    }
+    tuned = dataclasses.replace(settings, **changes)
+    try:
+        tuned.validate()
+    except ConfigError as err:
+        raise ConfigError(f"hyperopt parameters {dict(values)}: {err}") from err
+    return tuned
