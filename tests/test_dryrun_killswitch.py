@@ -40,7 +40,11 @@ def _bot(replay: ReplayServer, userdir: Path) -> FreqtradeBot:
         {
             "freqai": {"enabled": False},
             "api_server": {"enabled": False},
-            "metalabel": {"mode": "primary", "kill_switch": KILL_SWITCH},
+            "metalabel": {
+                "mode": "primary",
+                "kill_switch": KILL_SWITCH,
+                "guard": {"enabled": False},  # its tiers must sit below the kill switch's
+            },
         },
         replay_overlay(replay.url),
     )
@@ -94,7 +98,16 @@ def test_kill_switch_trips_flattens_and_persists_across_a_restart(
 
     # only an explicit resume lifts it, and the running bot notices on its next loop
     resume = subprocess.run(
-        [sys.executable, "-m", "metalabel.ops.cli", "resume", "--userdir", str(userdir)],
+        [
+            sys.executable,
+            "-m",
+            "metalabel.ops.cli",
+            "resume",
+            "--userdir",
+            str(userdir),
+            "--config",
+            str(MAIN_CONFIG),
+        ],
         capture_output=True,
         text=True,
         check=False,
