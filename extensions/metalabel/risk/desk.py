@@ -168,8 +168,8 @@ class RiskDesk:
         """Retry a state write that failed; alert when writes start or stop failing."""
         self.store.flush()
         error = self.store.write_error
-        if error == self._announced_write_error:
-            return []
+        if (error is None) == (self._announced_write_error is None):
+            return []  # once per failure spell, not per loop (the message names a temp file)
         self._announced_write_error = error
         if error is None:
             return [Notice(logging.WARNING, "Kill-switch state written again.")]

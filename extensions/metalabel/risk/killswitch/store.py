@@ -159,7 +159,16 @@ class KillSwitchStore:
         if fcntl is None:  # pragma: no cover
             yield
             return
-        with open(self._lock_path(), "a") as lock:
+        try:
+            lock = open(self._lock_path(), "a")  # noqa: SIM115 - closed below
+        except OSError as err:
+            # A lock file owned by someone else must not stop a trip from being written.
+            logger.warning(
+                "kill-switch lock %s unusable (%s); writing unlocked", self._lock_path(), err
+            )
+            yield
+            return
+        with lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 yield
