@@ -574,7 +574,6 @@ def test_state_is_frozen() -> None:
     assert replace(state, state=KillState.TRIPPED).tripped
 
 
-
 def test_an_unreadable_file_is_logged_once_per_problem(
     store: KillSwitchStore, caplog: pytest.LogCaptureFixture
 ) -> None:

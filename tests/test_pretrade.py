@@ -168,7 +168,6 @@ def test_the_first_failing_gate_is_named() -> None:
     ]
 
 
-
 @pytest.mark.parametrize(
     "open_positions",
     [

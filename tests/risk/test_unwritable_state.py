@@ -164,3 +164,29 @@ def test_equity_marks_that_can_not_be_written_are_kept_in_memory(userdir: Path) 
 
     result = _as_nobody(body, between=lambda: None)
     assert result == {"tripped": True, "trigger": "drawdown"}
+
+
+def test_a_manual_kill_that_can_not_write_exits_non_zero_with_the_reason(userdir: Path) -> None:
+    import contextlib
+    import io
+
+    from metalabel.ops import cli
+    from metalabel.ops.runner import MAIN_CONFIG
+
+    desk = RiskDesk.for_run(SETTINGS, user_data=userdir, candle=HOUR)  # a bot ran here
+    assert isinstance(desk.store, KillSwitchStore)
+    desk.store.path.chmod(0o644)
+    (userdir / "metalabel_state").chmod(0o555)
+
+    def body(_pause: Callable[[str], None]) -> dict[str, Any]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["kill", "--userdir", str(userdir), "--config", str(MAIN_CONFIG)])
+        return {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+    result = _as_nobody(body, between=lambda: None)
+    assert result["code"] == 1
+    assert "TRIPPED" not in result["stdout"]
+    assert "kill switch NOT tripped: can not write" in result["stderr"]
+    assert "Permission denied" in result["stderr"]
+    assert not KillSwitchStore(desk.store.path).read().tripped
