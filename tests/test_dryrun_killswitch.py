@@ -4,6 +4,7 @@ only `metalabel resume` lifts it."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -125,10 +126,19 @@ def test_kill_switch_trips_flattens_and_persists_across_a_restart(
 def _installed_package(tmp_path: Path) -> Path:
     """This tree built as a wheel and unpacked outside the repo: a normal install,
     as the Dockerfile does it (not editable), so nothing can point back into the repo."""
+    source = tmp_path / "source"  # a copy: building in the repo would leave build/ there
+    repo = Path(__file__).resolve().parents[1]
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(repo / name, source / name)
+    shutil.copytree(
+        repo / "extensions",
+        source / "extensions",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "."],
-        cwd=Path(__file__).resolve().parents[1],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
         check=True,
     )
     site = tmp_path / "site-packages"

@@ -341,3 +341,4 @@ def test_outcomes_from_profits_by_hand() -> None:
 def test_outcomes_from_a_blown_account_fail_closed() -> None:
     outcomes = outcomes_from_profits([-100.0, -50.0], [T0, T0 + HOUR], starting_equity=100.0)
     assert evaluate_guard(outcomes, DEFAULTS).tier is GuardTier.PAUSED
+

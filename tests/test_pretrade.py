@@ -168,6 +168,7 @@ def test_the_first_failing_gate_is_named() -> None:
     ]
 
 
+
 @pytest.mark.parametrize(
     "open_positions",
     [

@@ -234,6 +234,7 @@ def test_daily_volatility_has_no_lookahead() -> None:
         pd.testing.assert_series_equal(daily_volatility(close.iloc[:n], 20), full.iloc[:n])
 
 
+
 def test_a_malformed_setting_gives_no_trade_instead_of_raising() -> None:
     decision = _stake(Case(risk=None))  # type: ignore[arg-type]
     assert not decision.allowed

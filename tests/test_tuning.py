@@ -128,6 +128,7 @@ def test_fold_score(returns: list[float], expected: float) -> None:
     assert fold_score(returns) == pytest.approx(expected, abs=1e-3)
 
 
+
 @pytest.fixture(scope="module")
 def events() -> dict[str, pd.DataFrame]:
     """Real labelled events of both pairs, Jan to Jul 2024 (small and quick)."""
