@@ -5,6 +5,6 @@ COPY --chown=ftuser:ftuser pyproject.toml README.md /opt/metalabel/
 COPY --chown=ftuser:ftuser extensions /opt/metalabel/extensions
 RUN pip install --user --no-cache-dir /opt/metalabel
 
-# Inside the container the API must listen on all of the container's interfaces for
-# the port mapping to reach it; docker-compose.yml publishes it on 127.0.0.1 only.
-ENV METALABEL_CONTAINER=1
+# Inside the container the API listens on all of the container's interfaces; the
+# startup check allows that only when docker-compose.yml says (METALABEL_API_PUBLISHED)
+# that it publishes the port on the host's loopback. `docker run -p` is refused.

@@ -50,7 +50,13 @@ def test_make_backtest_range_runs_the_full_walk_forward(backtest: BacktestRunner
 def test_kill_switch_trips_in_a_backtest_and_blocks_later_entries(
     backtest: BacktestRunner,
 ) -> None:
-    tight = {"metalabel": {"mode": "primary", "kill_switch": {"max_drawdown_ratio": 0.002}}}
+    tight = {
+        "metalabel": {
+            "mode": "primary",
+            "kill_switch": {"max_drawdown_ratio": 0.002},
+            "guard": {"enabled": False},  # its tiers must sit below the kill switch's
+        }
+    }
     output, trades, _ = backtest("20250101-20250401", overlays=(BASELINE, tight))
     tripped = re.search(r"\[([0-9T:+-]+)\]\s+KILL SWITCH TRIPPED \(drawdown\)", output)
     assert tripped, "the backtest log shows when the kill switch tripped"

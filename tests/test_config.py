@@ -76,7 +76,7 @@ def test_values_are_typed_and_frozen() -> None:
         (
             {"model": {"confidence_threshold": 1.0}},
             "metalabel.model.confidence_threshold",
-            "(0, 1)",
+            "[0.5, 1)",
         ),
         # NaN sneaks through JSON parsers that allow it
         ({"costs": {"fee_ratio": float("nan")}}, "metalabel.costs.fee_ratio", "finite"),

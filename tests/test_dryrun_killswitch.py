@@ -3,8 +3,11 @@ trips on a real (replayed) price drop, flattens, blocks entries, survives a rest
 only `metalabel resume` lifts it."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,11 @@ def _bot(replay: ReplayServer, userdir: Path) -> FreqtradeBot:
         {
             "freqai": {"enabled": False},
             "api_server": {"enabled": False},
-            "metalabel": {"mode": "primary", "kill_switch": KILL_SWITCH},
+            "metalabel": {
+                "mode": "primary",
+                "kill_switch": KILL_SWITCH,
+                "guard": {"enabled": False},  # its tiers must sit below the kill switch's
+            },
         },
         replay_overlay(replay.url),
     )
@@ -94,7 +101,16 @@ def test_kill_switch_trips_flattens_and_persists_across_a_restart(
 
     # only an explicit resume lifts it, and the running bot notices on its next loop
     resume = subprocess.run(
-        [sys.executable, "-m", "metalabel.ops.cli", "resume", "--userdir", str(userdir)],
+        [
+            sys.executable,
+            "-m",
+            "metalabel.ops.cli",
+            "resume",
+            "--userdir",
+            str(userdir),
+            "--config",
+            str(MAIN_CONFIG),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -104,4 +120,99 @@ def test_kill_switch_trips_flattens_and_persists_across_a_restart(
     assert not store.read().tripped
     assert not PairLocks.is_global_lock(side="long")
     assert bot.execute_entry("ETH/USDT:USDT", 50.0, is_short=False)
+    bot.cleanup()
+
+
+def _installed_package(tmp_path: Path) -> Path:
+    """This tree built as a wheel and unpacked outside the repo: a normal install,
+    as the Dockerfile does it (not editable), so nothing can point back into the repo."""
+    source = tmp_path / "source"  # a copy: building in the repo would leave build/ there
+    repo = Path(__file__).resolve().parents[1]
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(repo / name, source / name)
+    shutil.copytree(
+        repo / "extensions",
+        source / "extensions",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
+        check=True,
+    )
+    site = tmp_path / "site-packages"
+    with zipfile.ZipFile(next(wheels.glob("metalabel-*.whl"))) as wheel:
+        wheel.extractall(site)
+    return site
+
+
+def _metalabel(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FREQTRADE__")}
+    env["PYTHONPATH"] = str(site)  # the installed copy only, never the repo's extensions
+    return subprocess.run(
+        [sys.executable, "-m", "metalabel.ops.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_an_installed_metalabel_kill_trips_the_bot_reading_that_userdir(
+    replay: ReplayServer, tmp_path: Path
+) -> None:
+    site = _installed_package(tmp_path)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import metalabel; print(metalabel.__file__)"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.startswith(str(site)), probe.stdout
+    userdir = tmp_path / "user_data"
+    userdir.mkdir()
+    bot = _bot(replay, userdir)
+    bot.process()
+    assert not PairLocks.is_global_lock(side="long")
+
+    # no bot config or state where the command is run: refused, nothing claims TRIPPED
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    lost = _metalabel(site, elsewhere, "kill")
+    assert lost.returncode == 2
+    assert "TRIPPED" not in lost.stdout and "NOT tripped" in lost.stderr
+    wrong_dir = _metalabel(
+        site, elsewhere, "kill", "--userdir", str(elsewhere), "--config", str(MAIN_CONFIG)
+    )
+    assert wrong_dir.returncode == 2 and "no kill-switch state" in wrong_dir.stderr
+
+    # the bot's own userdir and config: tripped, and the running bot acts on it
+    overlay = userdir / "overlay.json"
+    kill = _metalabel(
+        site,
+        elsewhere,
+        "kill",
+        "--userdir",
+        str(userdir),
+        "--config",
+        str(MAIN_CONFIG),
+        "--config",
+        str(overlay),
+        "--reason",
+        "operator drill",
+    )
+    assert kill.returncode == 0, kill.stderr
+    assert "kill switch TRIPPED (manual): operator drill" in kill.stdout
+    bot.process()
+    assert PairLocks.is_global_lock(side="long")
+    assert not bot.execute_entry("ETH/USDT:USDT", 50.0, is_short=False)
+    status = _metalabel(
+        site, elsewhere, "status", "--userdir", str(userdir), "--config", str(MAIN_CONFIG)
+    )
+    assert status.returncode == 1 and "tripped" in status.stdout
     bot.cleanup()

@@ -11,6 +11,7 @@ Ratios are fractions (0.02 = 2 %), durations are in candles of the strategy time
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,23 @@ CONFIG_BLOCK = "metalabel"
 
 # The hard leverage cap of the design; a config asking for more is rejected, never clipped.
 LEVERAGE_HARD_CAP = 3.0
+# Bybit's maintenance margin rate for the smallest USDT-perpetual risk tier (BTC, ETH).
+# An isolated position is liquidated after a price move of about 1/leverage - this, so a
+# stop at or beyond that distance would never fire before the liquidation.
+MAINTENANCE_MARGIN_RATIO = 0.005
+# Most notional, as a share of equity, that all open positions may reach together at
+# their cap (max_position_ratio x max_open_positions): the account as a whole is never
+# levered beyond 1x, whatever the per-trade leverage (which only sets the margin).
+MAX_TOTAL_EXPOSURE_RATIO = 1.0
+
+
+def liquidation_move_ratio(leverage: float) -> float:
+    """The adverse price move that liquidates an isolated position (Bybit, lowest tier).
+
+    >>> round(liquidation_move_ratio(3.0), 6)
+    0.328333
+    """
+    return 1.0 / leverage - MAINTENANCE_MARGIN_RATIO
 
 
 class ConfigError(ValueError):
@@ -125,6 +143,11 @@ class ExitSettings:
     max_holding_candles: int = field(default=24, metadata=_num(1, 24 * 60))
 
     def validate(self) -> None:
+        if self.stop_loss_ratio >= self.take_profit_ratio:
+            raise ConfigError(
+                "metalabel.exits.stop_loss_ratio: must be below take_profit_ratio, got "
+                f"{self.stop_loss_ratio} >= {self.take_profit_ratio}"
+            )
         if self.trailing_enabled and self.trailing_distance_ratio >= self.stop_loss_ratio * 10:
             raise ConfigError(
                 "metalabel.exits.trailing_distance_ratio: must be below 10x stop_loss_ratio, got "
@@ -148,9 +171,8 @@ class CostSettings:
 class ModelSettings:
     """Meta-model gate and training settings that are ours rather than FreqAI's."""
 
-    confidence_threshold: float = field(
-        default=0.6, metadata=_num(0, 1, lo_open=True, hi_open=True)
-    )
+    # Below 0.5 the model would trade signals it expects to lose more often than win.
+    confidence_threshold: float = field(default=0.6, metadata=_num(0.5, 1, hi_open=True))
     calibration: Calibration = field(default=Calibration.NONE, metadata=_choice(Calibration))
     early_stopping_rounds: int = field(default=30, metadata=_num(1, 1000))
     min_training_events: int = field(default=50, metadata=_num(2, 1_000_000))
@@ -222,8 +244,11 @@ class KillSwitchSettings:
     """Emergency stop: ACTIVE -> TRIPPED, back to ACTIVE only by ``metalabel resume``."""
 
     enabled: bool = True
-    max_drawdown_ratio: float = field(default=0.15, metadata=_num(0, 1, lo_open=True))
-    max_daily_loss_ratio: float = field(default=0.05, metadata=_num(0, 1, lo_open=True))
+    # A limit of 1 (100 %) could only trip once the account is gone.
+    max_drawdown_ratio: float = field(default=0.15, metadata=_num(0, 1, lo_open=True, hi_open=True))
+    max_daily_loss_ratio: float = field(
+        default=0.05, metadata=_num(0, 1, lo_open=True, hi_open=True)
+    )
     api_error_limit: int = field(default=10, metadata=_num(1, 10_000))
     api_error_window_seconds: int = field(default=60, metadata=_num(1, 86_400))
     low_confidence_enabled: bool = True
@@ -281,6 +306,39 @@ class MetalabelConfig:
     kill_switch: KillSwitchSettings = field(default_factory=KillSwitchSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
+
+    def validate(self) -> None:
+        """Rules across sections; each message names the key to change."""
+        for section in dataclasses.fields(self):
+            validate = getattr(getattr(self, section.name), "validate", None)
+            if validate is not None:
+                validate()
+        stop, leverage = self.exits.stop_loss_ratio, self.risk.leverage
+        liquidation = liquidation_move_ratio(leverage)
+        if stop >= liquidation:
+            raise ConfigError(
+                f"metalabel.exits.stop_loss_ratio: {stop} at metalabel.risk.leverage "
+                f"{leverage:g} is at or beyond the liquidation distance {liquidation:.4f} "
+                f"(1/leverage - maintenance margin {MAINTENANCE_MARGIN_RATIO}); the position "
+                "would be liquidated before its stop"
+            )
+        exposure = self.risk.max_position_ratio * self.risk.max_open_positions
+        if exposure > MAX_TOTAL_EXPOSURE_RATIO + 1e-12:
+            raise ConfigError(
+                f"metalabel.risk.max_position_ratio: {self.risk.max_position_ratio} x "
+                f"max_open_positions {self.risk.max_open_positions} = {exposure:.4g} of equity "
+                f"in notional (leverage included) exceeds the cap {MAX_TOTAL_EXPOSURE_RATIO:g}"
+            )
+        guard, kill = self.guard, self.kill_switch
+        if guard.enabled and kill.enabled:
+            for name in ("reduced_drawdown_ratio", "paused_drawdown_ratio"):
+                value = getattr(guard, name)
+                if value >= kill.max_drawdown_ratio:
+                    raise ConfigError(
+                        f"metalabel.guard.{name}: must be below metalabel.kill_switch."
+                        f"max_drawdown_ratio, got {value} >= {kill.max_drawdown_ratio} (the "
+                        "guard steps in before the kill switch)"
+                    )
 
 
 T = TypeVar("T")
@@ -358,6 +416,45 @@ def _build(cls: type[T], raw: Any, prefix: str) -> T:
     if validate is not None:
         validate()
     return settings
+
+
+def checked_setting(section: str, name: str, value: Any) -> Any:
+    """``value`` for ``metalabel.<section>.<name>``, type- and range-checked like the block.
+
+    For values that reach the settings from elsewhere (hyperopt's parameter file), so
+    they pass the same gate as the config.
+
+    >>> checked_setting("regime", "adx_threshold", 30)
+    30.0
+    >>> checked_setting("exits", "stop_loss_ratio", 0.9)
+    Traceback (most recent call last):
+    ...
+    metalabel.config.ConfigError: metalabel.exits.stop_loss_ratio: must be in (0, 0.5], got 0.9
+    """
+    key = f"{CONFIG_BLOCK}.{section}.{name}"
+    fields = _section_fields().get(section)
+    if fields is None:
+        raise ConfigError(f"{CONFIG_BLOCK}.{section}: unknown section")
+    if name not in fields:
+        raise ConfigError(f"{key}: unknown setting; allowed keys are {sorted(fields)}")
+    if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
+        value = value.item()  # a numpy scalar from hyperopt
+    kind, metadata = fields[name]
+    return _coerce(key, value, kind, metadata)
+
+
+@functools.cache
+def _section_fields() -> dict[str, dict[str, tuple[Any, Mapping[str, Any]]]]:
+    """section -> setting -> (type, metadata); cached: the strategy checks tuned values
+    on every stop-loss call."""
+    sections: dict[str, dict[str, tuple[Any, Mapping[str, Any]]]] = {}
+    for section, cls in get_type_hints(MetalabelConfig).items():
+        if dataclasses.is_dataclass(cls):
+            hints = get_type_hints(cls)
+            sections[section] = {
+                f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(cls)
+            }
+    return sections
 
 
 def load_config(freqtrade_config: Mapping[str, Any]) -> MetalabelConfig:

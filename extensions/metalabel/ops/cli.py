@@ -54,8 +54,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     )
 
     configs = [Path(c) for c in args.config]
-    for config in configs:
-        _check_config_file(config)
+    _check_config_file(*configs)
     reports = Path(args.reports)
     results_dirs = {}
     variants = ["meta"] if args.meta_only else list(VARIANT_OVERLAYS)
@@ -96,22 +95,32 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_config_file(path: Path) -> None:
-    """Validate the metalabel block before a long run starts, not minutes into it."""
+def _check_config_file(*paths: Path, runmode: str = "backtest") -> None:
+    """Validate configs (merged, as freqtrade merges them) before a long run starts."""
+    from metalabel.ops.startup_checks import load_config_files, validate_config
+
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SystemExit(f"{path}: cannot read config: {err}") from err
-    try:
-        load_config(raw)
+        validate_config(load_config_files(list(paths), runmode=runmode))
     except ConfigError as err:
-        raise SystemExit(f"{path}: {err}") from err
+        raise SystemExit(f"{', '.join(map(str, paths))}: {err}") from err
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    for path in args.config:
-        _check_config_file(Path(path))
-        print(f"{path}: metalabel block OK")
+    """The validator the strategy runs at startup, on the merged files + environment."""
+    from metalabel.ops.startup_checks import load_config_files, validate_config
+
+    paths = [Path(p) for p in args.config]
+    names = ", ".join(map(str, paths))
+    try:
+        config = load_config_files(paths, runmode=args.runmode)
+        validate_config(config)
+    except ConfigError as err:
+        print(f"{names}: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"{names}: OK for runmode {config['runmode'].value} (freqtrade schema, operational "
+        "checks, metalabel block)"
+    )
     return 0
 
 
@@ -131,19 +140,73 @@ def _cmd_derive_4h(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kill_switch_store(args: argparse.Namespace) -> KillSwitchStore:
+class BotStateError(Exception):
+    """The CLI can not tell which bot's kill-switch state to act on."""
+
+
+def _kill_switch_store(args: argparse.Namespace, *, create: bool = False) -> KillSwitchStore:
+    """The state file of the bot that runs with ``--userdir`` / ``--config``.
+
+    Resolved like freqtrade resolves them, never from where this package is installed:
+    ``--userdir``, else the config's ``user_data_dir``, else ``./user_data`` (freqtrade's
+    default; ``/freqtrade/user_data`` in the official image); ``--config``, else
+    ``./config.json``, else ``<userdir>/config.json`` (docker-compose.yml's). The
+    file must exist (a bot creates it at start) unless ``create``.
+    """
+    from metalabel.ops.startup_checks import load_config_files
     from metalabel.risk.killswitch import KillSwitchStore
 
-    raw = json.loads(Path(args.config[0]).read_text()) if Path(args.config[0]).exists() else {}
-    settings = load_config(raw).kill_switch
-    return KillSwitchStore(Path(args.userdir) / settings.state_file)
+    cwd = Path.cwd()
+    given_userdir = Path(args.userdir) if args.userdir else None
+    if args.bot_config:
+        configs = [Path(c) for c in args.bot_config]
+    else:
+        candidates = [cwd / "config.json", (given_userdir or cwd / "user_data") / "config.json"]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise BotStateError(
+                f"no bot config found (looked for {', '.join(map(str, candidates))}); pass "
+                "--config and --userdir as the bot was started with"
+            )
+        configs = found[:1]
+    try:
+        raw = load_config_files(configs)
+        settings = load_config(raw).kill_switch
+    except ConfigError as err:
+        raise BotStateError(str(err)) from err
+    userdir = given_userdir or Path(raw.get("user_data_dir") or cwd / "user_data")
+    if not userdir.is_dir():
+        raise BotStateError(f"user data directory {userdir} does not exist; pass --userdir")
+    store = KillSwitchStore(userdir / settings.state_file)
+    try:
+        store.path.read_bytes()
+    except FileNotFoundError:
+        if not create:
+            raise BotStateError(
+                f"no kill-switch state at {store.path}: no bot has started with user data "
+                f"{userdir} and config {', '.join(map(str, configs))} (a bot creates the "
+                "file at start); check --userdir / --config"
+            ) from None
+    except OSError as err:
+        raise BotStateError(f"can not read {store.path}: {err}") from err
+    return store
 
 
 def _cmd_kill(args: argparse.Namespace) -> int:
-    from metalabel.risk.killswitch import KillTrigger
+    from metalabel.risk.killswitch import KillTrigger, StateWriteError
 
-    store = _kill_switch_store(args)
-    state = store.trip(KillTrigger.MANUAL, args.reason, datetime.now(UTC))
+    try:
+        store = _kill_switch_store(args, create=args.create)
+        state = store.trip(KillTrigger.MANUAL, args.reason, datetime.now(UTC), must_persist=True)
+    except BotStateError as err:
+        print(f"kill switch NOT tripped: {err}", file=sys.stderr)
+        return 2
+    except StateWriteError as err:
+        print(f"kill switch NOT tripped: {err}", file=sys.stderr)
+        return 1
+    if not store.read().tripped:  # pragma: no cover - trip() raises when it can not write
+        print(f"kill switch NOT tripped: {store.path} still reads ACTIVE", file=sys.stderr)
+        return 1
     print(f"kill switch TRIPPED ({state.trigger}): {state.reason}")
     print(
         f"state file: {store.path}; a running bot blocks entries and closes positions on "
@@ -153,19 +216,36 @@ def _cmd_kill(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    store = _kill_switch_store(args)
-    before = store.read()
-    store.reset(datetime.now(UTC))
+    from metalabel.risk.killswitch import StateWriteError
+
+    try:
+        store = _kill_switch_store(args)
+        before = store.read()
+        store.reset(datetime.now(UTC))
+    except BotStateError as err:
+        print(f"kill switch NOT reset: {err}", file=sys.stderr)
+        return 2
+    except StateWriteError as err:
+        print(f"kill switch NOT reset: {err}", file=sys.stderr)
+        return 1
     print(f"kill switch ACTIVE again (was {before.state}: {before.reason or '-'})")
+    print(f"state file: {store.path}")
     return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    state = _kill_switch_store(args).read()
+    """Exit code 0 when active, 1 when tripped, 2 when no bot state was found."""
+    try:
+        store = _kill_switch_store(args)
+    except BotStateError as err:
+        print(f"kill switch state unknown: {err}", file=sys.stderr)
+        return 2
+    state = store.read()
     print(
         f"kill switch: {state.state}"
         + (f" ({state.trigger}: {state.reason})" if state.tripped else "")
     )
+    print(f"state file: {store.path}")
     return 1 if state.tripped else 0
 
 
@@ -362,8 +442,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.set_defaults(func=_cmd_backtest)
 
-    check = sub.add_parser("check-config", help="validate the metalabel block of configs")
+    check = sub.add_parser(
+        "check-config",
+        help="validate configs as the strategy does at startup (freqtrade schema, "
+        "operational checks, metalabel block); the FREQTRADE__* environment applies",
+    )
     check.add_argument("--config", action="append", default=None)
+    check.add_argument(
+        "--runmode",
+        choices=["dry_run", "live", "backtest"],
+        default=None,
+        help="check as this run mode (default: what `freqtrade trade` would use)",
+    )
     check.set_defaults(func=_cmd_check_config)
 
     settings = sub.add_parser("settings", help="print every metalabel setting as a table")
@@ -379,10 +469,26 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", _cmd_status, "show the kill switch state (exit code 1 when tripped)"),
     ):
         command = sub.add_parser(name, help=text)
-        command.add_argument("--userdir", default=str(USER_DATA))
-        command.add_argument("--config", action="append", default=None)
+        command.add_argument(
+            "--userdir",
+            default=None,
+            help="the bot's user data directory (default: the config's user_data_dir, "
+            "else ./user_data)",
+        )
+        command.add_argument(
+            "--config",
+            dest="bot_config",
+            action="append",
+            default=None,
+            help="the bot's config (default: ./config.json, else <userdir>/config.json)",
+        )
         if name == "kill":
             command.add_argument("--reason", default="manual trip from the command line")
+            command.add_argument(
+                "--create",
+                action="store_true",
+                help="trip even if no bot has started here yet (it will start tripped)",
+            )
         command.set_defaults(func=func)
 
     analysis = sub.add_parser(

@@ -74,7 +74,8 @@ def drill_overlay() -> dict[str, Any]:
     return {
         "internals": {"process_throttle_secs": 1},
         "exchange": {"ccxt_config": ccxt, "ccxt_async_config": ccxt},
-        "metalabel": {"kill_switch": KILL_SWITCH_LIMITS},
+        # the guard's drawdown tiers must sit below the kill switch's: off here
+        "metalabel": {"kill_switch": KILL_SWITCH_LIMITS, "guard": {"enabled": False}},
     }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,12 +25,11 @@ from metalabel.risk.account import ClosedTrade
 from metalabel.risk.guard import GuardDecision, GuardTier, evaluate_guard, outcomes_from_profits
 from metalabel.risk.killswitch import (
     ApiErrorCounter,
-    KillState,
     KillSwitchState,
     KillSwitchStore,
-    KillTrigger,
+    MemoryKillSwitchStore,
+    StateWriteError,
     evaluate_kill_switch,
-    track_equity,
 )
 from metalabel.risk.pretrade import PreTradeDecision, check_entry
 from metalabel.risk.sizing import StakeDecision, position_stake
@@ -52,35 +51,6 @@ class Notice:
     unlock_reason: str | None = None
 
 
-class MemoryKillSwitchStore:
-    """The kill-switch store of a backtest: same interface, nothing on disk."""
-
-    def __init__(self) -> None:
-        self._state = KillSwitchState()
-
-    def read(self) -> KillSwitchState:
-        return self._state
-
-    def write(self, state: KillSwitchState) -> None:
-        self._state = state
-
-    def trip(self, trigger: KillTrigger, reason: str, now: datetime) -> KillSwitchState:
-        if not self._state.tripped:  # the first trigger and reason are kept, as on disk
-            self._state = replace(
-                self._state,
-                state=KillState.TRIPPED,
-                reason=reason,
-                trigger=trigger,
-                tripped_at=now,
-            )
-            logger.error("kill switch TRIPPED (%s): %s", trigger.value, reason)
-        return self._state
-
-    def record_equity(self, equity: float, now: datetime) -> KillSwitchState:
-        self._state = track_equity(self._state, equity, now)
-        return self._state
-
-
 Store = KillSwitchStore | MemoryKillSwitchStore
 
 
@@ -94,6 +64,7 @@ class RiskDesk:
     api_errors: ApiErrorCounter | None = None
     guard: GuardDecision | None = None
     _announced_kill: bool = False
+    _announced_write_error: str | None = None
     _announced_tier: GuardTier = GuardTier.NORMAL
     _guard_key: tuple[int, datetime | None] | None = None
     _confidences: list[float] = field(default_factory=list)
@@ -102,13 +73,30 @@ class RiskDesk:
     def for_run(
         cls, settings: MetalabelConfig, *, user_data: Path | None, candle: timedelta
     ) -> RiskDesk:
-        """A file-backed desk for live/dry runs (``user_data`` given), in-memory otherwise."""
+        """A file-backed desk for live/dry runs (``user_data`` given), in-memory otherwise.
+
+        A live or dry-run bot whose kill-switch state can not be written must not start:
+        a trip it could not persist would be forgotten by the next restart, and
+        ``metalabel kill`` could not reach it. Raises :class:`StateWriteError` then.
+        The state file is created at start, so the CLI can tell a bot's user-data
+        directory from one no bot has run in.
+        """
         store: Store
         api_errors = None
         if user_data is None:
             store = MemoryKillSwitchStore()
         else:
-            store = KillSwitchStore(user_data / settings.kill_switch.state_file)
+            file_store = KillSwitchStore(user_data / settings.kill_switch.state_file)
+            try:
+                file_store.check_writable()
+                if not file_store.path.exists():
+                    file_store.write(KillSwitchState())
+            except StateWriteError as err:
+                raise StateWriteError(
+                    f"refusing to start: {err}; make it writable for the bot's user "
+                    "(metalabel.kill_switch.state_file is relative to user_data)"
+                ) from err
+            store = file_store
             api_errors = ApiErrorCounter(settings.kill_switch.api_error_window_seconds)
         return cls(settings=settings, store=store, candle=candle, api_errors=api_errors)
 
@@ -141,30 +129,50 @@ class RiskDesk:
             )
             if decision.trip and decision.trigger is not None:
                 state = self.store.trip(decision.trigger, decision.reason, now)
+        notices = self._persistence()
         if state.tripped and not self._announced_kill:
             self._announced_kill = True
             action = "closing all positions" if ks.close_positions else "positions kept open"
             return [
+                *notices,
                 Notice(
                     logging.CRITICAL,
                     f"KILL SWITCH TRIPPED ({state.trigger}): {state.reason}. New entries "
                     f"blocked, {action}. Reset with `metalabel resume`.",
                     lock_until=now + timedelta(days=3650),
                     lock_reason=KILL_LOCK_REASON,
-                )
+                ),
             ]
         if not state.tripped and self._announced_kill:
             self._announced_kill = False
             if self.api_errors:
                 self.api_errors.clear()
             return [
+                *notices,
                 Notice(
                     logging.WARNING,
                     "Kill switch reset: entries allowed again.",
                     unlock_reason=KILL_LOCK_REASON,
-                )
+                ),
             ]
-        return []
+        return notices
+
+    def _persistence(self) -> list[Notice]:
+        """Retry a state write that failed; alert when writes start or stop failing."""
+        self.store.flush()
+        error = self.store.write_error
+        if (error is None) == (self._announced_write_error is None):
+            return []  # once per failure spell, not per loop (the message names a temp file)
+        self._announced_write_error = error
+        if error is None:
+            return [Notice(logging.WARNING, "Kill-switch state written again.")]
+        return [
+            Notice(
+                logging.CRITICAL,
+                f"KILL-SWITCH STATE NOT PERSISTED: {error}. A trip holds in memory only "
+                "until the write succeeds (retried every loop); fix the directory.",
+            )
+        ]
 
     def _confidence_window(self, confidence: float | None) -> list[float] | None:
         ks = self.settings.kill_switch

@@ -1,4 +1,4 @@
-"""Kill switch: ACTIVE -> TRIPPED, and back to ACTIVE only by an explicit reset.
+"""Kill-switch rules: when equity, errors or confidence trip the switch (pure, no I/O).
 
 Triggers (defaults of :class:`~metalabel.config.KillSwitchSettings`), first match wins:
 
@@ -8,69 +8,29 @@ Triggers (defaults of :class:`~metalabel.config.KillSwitchSettings`), first matc
 * ``low_confidence``: a model exists and each of its last 168 candle confidences is
   below 0.5 (a NaN confidence counts as low: a model that stopped predicting is not
   trusted either; fewer than 168 values are not evaluated);
-* ``manual``: ``metalabel kill`` (:meth:`KillSwitchStore.trip`);
+* ``manual``: ``metalabel kill`` (:meth:`~metalabel.risk.killswitch.store.KillSwitchStore.trip`);
 * ``bad_input``: an equity figure that is not a finite positive number -- fail closed.
 
-The state lives in a small JSON file written atomically (temp file + ``os.replace``),
-so the bot, restarted or not, stays tripped until ``metalabel resume`` resets it. The
-bot re-reads the file every loop: :meth:`KillSwitchStore.read` is one read of a file
-under 1 KB and never sees a half-written file. A missing file is ACTIVE; a file that
-can not be read or parsed is TRIPPED, with a message saying how to reset.
-
-Peak and start-of-day equity are kept in the same file so a restart does not forget
-them. A reset clears them: resuming accepts the current equity as the new baseline
-(otherwise a drawdown trip would fire again on the next loop).
-
-:class:`ApiErrorCounter` and :class:`ExchangeApiErrorHandler` count failed exchange
-requests from freqtrade's own log records; see :data:`FAILED_REQUEST_PATTERN`.
+:class:`KillSwitchState` is what the state file holds (see
+:mod:`metalabel.risk.killswitch.store`); peak and start-of-day equity live in it so a
+restart does not forget them, and :func:`track_equity` keeps them up to date.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
-import os
-import re
-import tempfile
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from metalabel.config import KillSwitchSettings
 from metalabel.risk.failsafe import fails_closed, finite_positive
 
-try:  # POSIX; the bot runs on Linux (Docker). Without it writes are atomic but unlocked.
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
-
-logger = logging.getLogger(__name__)
-
 STATE_FILE_VERSION = 1
 RESUME_HINT = "run `metalabel resume` to reset it once the cause is understood"
-
-# What freqtrade's ``retrier`` / ``retrier_async`` (freqtrade/exchange/common.py) log at
-# WARNING on ``freqtrade.exchange.common`` for every failed attempt of a wrapped exchange
-# call -- fetch_ticker, fetch_order, get_balances, fetch_positions, cancel_order, OHLCV
-# downloads, leverage tiers, market reloads, ...:
-#     '<func>() returned exception: "<error>". Retrying still for <n> times.'
-#     '<func>() returned exception: "<error>". Giving up.'
-# One record per failed request. Follow-up messages about the same failure ("Async code
-# raised an exception: ...", "Could not load markets.", "Could not update funding fees
-# for ...") are not counted: they would count one failed request twice.
-FAILED_REQUEST_PATTERN = re.compile(
-    r'\A\w+\(\) returned exception: ".*"\. (?:Retrying still for \d+ times|Giving up)\.\Z',
-    re.DOTALL,
-)
-EXCHANGE_LOGGER = "freqtrade.exchange"
 
 
 class KillState(StrEnum):
@@ -328,214 +288,3 @@ def track_equity(state: KillSwitchState, equity: float, now: datetime) -> KillSw
     if (peak, day_start, today) == (state.peak_equity, state.day_start_equity, state.day):
         return state
     return replace(state, peak_equity=float(peak), day_start_equity=float(day_start), day=today)
-
-
-class KillSwitchStore:
-    """The kill-switch state file, shared by the strategy and the ``metalabel`` CLI.
-
-    Readers never lock: every write replaces the file atomically, so a read sees the
-    old or the new state, whole. Writers (trip, reset, equity bookkeeping) take an
-    advisory lock on ``<file>.lock`` around read-modify-write, so the bot's bookkeeping
-    write can not undo a ``metalabel kill`` that landed in between.
-    """
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._reported: str | None = None  # the last unreadable-file problem logged
-
-    def read(self) -> KillSwitchState:
-        """The current state: missing file = ACTIVE, unreadable or corrupt = TRIPPED."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return KillSwitchState()
-        except OSError as err:
-            return self._unreadable(f"can not be read ({err.__class__.__name__}: {err})")
-        try:
-            state = KillSwitchState.from_json(raw)
-        except (ValueError, KeyError, TypeError) as err:
-            return self._unreadable(f"is corrupt ({err.__class__.__name__}: {err})")
-        self._reported = None
-        return state
-
-    def _unreadable(self, problem: str) -> KillSwitchState:
-        reason = f"kill-switch state file {self.path} {problem}; treated as TRIPPED; {RESUME_HINT}"
-        if reason != self._reported:  # the bot reads every loop: log a problem once
-            logger.error(reason)
-            self._reported = reason
-        return KillSwitchState(
-            state=KillState.TRIPPED, reason=reason, trigger=KillTrigger.UNREADABLE_STATE
-        )
-
-    def write(self, state: KillSwitchState) -> None:
-        """Replace the file atomically (temp file in the same directory + ``os.replace``)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(state.to_json() + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):  # make the rename durable; best effort
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if fcntl is None:  # pragma: no cover
-            yield
-            return
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-    def trip(self, trigger: KillTrigger, reason: str, now: datetime) -> KillSwitchState:
-        """Trip the switch; an already tripped switch keeps its first trigger and reason.
-
-        An unreadable file is left as it is (it already reads as TRIPPED) so that it can
-        be inspected.
-        """
-        with self._locked():
-            current = self.read()
-            if current.tripped:
-                return current
-            tripped = replace(
-                current,
-                state=KillState.TRIPPED,
-                reason=reason,
-                trigger=trigger,
-                tripped_at=now.astimezone(UTC),
-            )
-            self.write(tripped)
-        logger.error("kill switch TRIPPED (%s): %s; %s", trigger.value, reason, RESUME_HINT)
-        return tripped
-
-    def reset(self, now: datetime, *, reason: str = "manual resume") -> KillSwitchState:
-        """Back to ACTIVE; clears the equity marks so the current equity is the baseline.
-
-        Also the way out of an unreadable file, which it overwrites.
-        """
-        with self._locked():
-            previous = self.read()
-            state = KillSwitchState(
-                state=KillState.ACTIVE, reason=reason, reset_at=now.astimezone(UTC)
-            )
-            self.write(state)
-        logger.warning(
-            "kill switch reset to ACTIVE (%s); was %s: %s",
-            reason,
-            previous.state.value,
-            previous.reason or "-",
-        )
-        return state
-
-    def record_equity(self, equity: float, now: datetime) -> KillSwitchState:
-        """Update peak / start-of-day equity in the file; writes only when they changed.
-
-        Does not write over an unreadable file, and never changes ``state``: the mark
-        update is applied to what is on disk under the lock.
-        """
-        current = self.read()
-        if current.trigger is KillTrigger.UNREADABLE_STATE:
-            return current
-        if track_equity(current, equity, now) is current:
-            return current
-        with self._locked():
-            current = self.read()
-            if current.trigger is KillTrigger.UNREADABLE_STATE:
-                return current
-            updated = track_equity(current, equity, now)
-            if updated is not current:
-                self.write(updated)
-        return updated
-
-
-class ApiErrorCounter:
-    """Failed exchange requests in a sliding time window; thread-safe.
-
-    ``clock`` returns seconds (``time.monotonic`` by default; tests inject a fake). An
-    event counts while ``now - at < window_seconds``.
-    """
-
-    def __init__(
-        self, window_seconds: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.window_seconds = float(window_seconds)
-        self._clock = clock
-        self._events: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self.window_seconds
-        while self._events and self._events[0] <= horizon:
-            self._events.popleft()
-
-    def record(self) -> None:
-        with self._lock:
-            now = self._clock()
-            self._events.append(now)
-            self._prune(now)
-
-    def count(self) -> int:
-        with self._lock:
-            self._prune(self._clock())
-            return len(self._events)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._events.clear()
-
-
-def is_failed_exchange_request(record: logging.LogRecord, prefix: str = EXCHANGE_LOGGER) -> bool:
-    """True for a WARNING+ record of a ``freqtrade.exchange*`` logger that reports one
-    failed request (see :data:`FAILED_REQUEST_PATTERN`)."""
-    if record.levelno < logging.WARNING:
-        return False
-    if record.name != prefix and not record.name.startswith(prefix + "."):
-        return False
-    return FAILED_REQUEST_PATTERN.match(record.getMessage()) is not None
-
-
-class ExchangeApiErrorHandler(logging.Handler):
-    """Feeds an :class:`ApiErrorCounter` from freqtrade's exchange log records."""
-
-    def __init__(self, counter: ApiErrorCounter, *, prefix: str = EXCHANGE_LOGGER) -> None:
-        super().__init__(level=logging.WARNING)
-        self.counter = counter
-        self.prefix = prefix
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            if is_failed_exchange_request(record, self.prefix):
-                self.counter.record()
-        except Exception:
-            self.handleError(record)
-
-
-def install_api_error_handler(
-    counter: ApiErrorCounter, *, logger_name: str = EXCHANGE_LOGGER
-) -> ExchangeApiErrorHandler:
-    """Attach a handler to ``logger_name`` (records of its children propagate to it).
-
-    Replaces a handler installed earlier, so a re-created strategy does not count twice.
-    """
-    target = logging.getLogger(logger_name)
-    for old in [h for h in target.handlers if isinstance(h, ExchangeApiErrorHandler)]:
-        target.removeHandler(old)
-    handler = ExchangeApiErrorHandler(counter, prefix=logger_name)
-    target.addHandler(handler)
-    return handler

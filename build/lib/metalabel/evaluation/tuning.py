@@ -1,0 +1,424 @@
+"""Hyperparameter search for the meta-model on walk-forward folds (``metalabel tune``).
+
+The folds copy FreqAI's backtest schedule (train ``train_period_days``, then predict the
+next ``backtest_period_days``, slide by the latter), one model per pair and fold, trained
+the way ``MetaLabelClassifier`` trains: the last ``test_size`` of the training rows in
+time order is the early-stopping split, features go through FreqAI's default pipeline
+(constant columns dropped, min-max scaled to [-1, 1] on the fitted rows), the seed is
+``metalabel.model.seed``. The rows come from :func:`metalabel.core.pipeline.labelled_events`,
+the same rows FreqAI trains on.
+
+Labels look ahead: an event at candle i may exit at the open of candle
+i + 1 + ``max_holding_candles``. The training window therefore stops
+``max_holding_candles + 1`` candles before its test window (the purge gap), so no
+training label reads a price of the test window; these are exactly the rows
+``MetaLabelClassifier`` keeps after ``purge_label_horizon``.
+
+The search (optuna, TPE sampler seeded with ``seed``) covers the XGBoost parameters of
+:func:`suggest` and the confidence threshold. Same seed, same data, same trials: same
+result. Caveat: the folds span the whole bundle, so a walk-forward backtest over the
+same months is no longer out of sample for the tuned values.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import optuna
+import pandas as pd
+from sklearn.feature_selection import VarianceThreshold
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from metalabel.config import MetalabelConfig, ModelSettings
+from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
+from metalabel.model.artifacts import trade_metrics
+from metalabel.model.classifier import InsufficientTrainingDataError, MetaLabelModel
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_PAIRS: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+CANDLE = pd.Timedelta(hours=1)
+# A fold (both pairs, one 30-day test window, ~100-240 candidate signals) in which the
+# model takes fewer events than this scores FEW_TRADES_SCORE (see fold_score).
+MIN_FOLD_TRADES = 10
+FEW_TRADES_SCORE = -1.0
+THRESHOLD_KEY = "confidence_threshold"
+TUNED_XGB_KEYS: tuple[str, ...] = (
+    "max_depth",
+    "learning_rate",
+    "n_estimators",
+    "min_child_weight",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward step; every bound is a candle date, starts inclusive, ends exclusive."""
+
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The best parameters found and how they compare with the config's own."""
+
+    best_params: dict[str, float | int]  # XGBoost parameters and confidence_threshold
+    best_score: float
+    trials_run: int
+    fold_scores: tuple[float, ...]  # of the best parameters, one per fold
+    fold_trades: tuple[int, ...]  # events the best parameters took, per fold
+    baseline_params: dict[str, Any]  # the config's training parameters and threshold
+    baseline_score: float
+    baseline_fold_scores: tuple[float, ...]
+    baseline_fold_trades: tuple[int, ...]
+    signals_score: float  # every admitted signal taken, no model
+    folds: tuple[Fold, ...]
+
+    @property
+    def training_params(self) -> dict[str, float | int]:
+        """The XGBoost part of :attr:`best_params`."""
+        return {k: v for k, v in self.best_params.items() if k != THRESHOLD_KEY}
+
+    @property
+    def confidence_threshold(self) -> float:
+        return float(self.best_params[THRESHOLD_KEY])
+
+
+def walk_forward_folds(
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    train_days: int,
+    test_days: int,
+    purge_candles: int,
+    candle: pd.Timedelta = CANDLE,
+) -> list[Fold]:
+    """Folds of ``train_days`` then ``test_days``, sliding by ``test_days``, inside [start, end).
+
+    The first training window starts at ``start``; only complete test windows are kept.
+    Training stops ``purge_candles`` candles before its test window. Worked example,
+    start 2024-01-01, end 2024-01-11, 4 days train, 2 days test, purge 24 1h candles::
+
+        train [01-01, 01-04)  test [01-05, 01-07)
+        train [01-03, 01-06)  test [01-07, 01-09)
+        train [01-05, 01-08)  test [01-09, 01-11)
+    """
+    if train_days < 1 or test_days < 1:
+        raise ValueError(f"train_days and test_days must be >= 1, got {train_days}, {test_days}")
+    train, test = pd.Timedelta(days=train_days), pd.Timedelta(days=test_days)
+    purge = candle * purge_candles
+    if purge >= train:
+        raise ValueError(f"purge of {purge} leaves no training window of {train}")
+    folds = []
+    test_start = start + train
+    while test_start + test <= end:
+        folds.append(Fold(test_start - train, test_start - purge, test_start, test_start + test))
+        test_start += test
+    return folds
+
+
+def purge_gap_candles(settings: MetalabelConfig) -> int:
+    """Candles between training end and test start: the longest label horizon, plus the
+    exit candle whose open the label may read (see :mod:`metalabel.core.labels`)."""
+    return settings.exits.max_holding_candles + 1
+
+
+def fold_score(
+    returns: npt.ArrayLike,
+    *,
+    min_trades: int = MIN_FOLD_TRADES,
+    penalty: float = FEW_TRADES_SCORE,
+) -> float:
+    """The t-statistic of the taken events' mean net return: per-trade Sharpe x sqrt(trades).
+
+    Why this score: it rewards edge and breadth together (the same per-trade Sharpe on
+    four times the trades scores twice as high, so a strict threshold must buy its lost
+    trades with better ones); it is scale-free, so calm and volatile months weigh alike
+    in the mean over folds; and it asks the question that matters, how sure the mean is
+    above zero, rather than rewarding a few lucky trades.
+
+    Fewer than ``min_trades`` trades (or identical returns) score ``penalty``: a
+    t-statistic of a handful of trades is noise, and a month sat out must not be free,
+    or the search drifts to thresholds that hardly ever trade and look good on their few
+    lucky months. At -1 a month sat out counts like a clearly losing one, the same order
+    as honest scores, so the penalty does not swamp them.
+
+    >>> round(fold_score([0.01, -0.01, 0.02, 0.0], min_trades=4), 4)  # 0.3873 * sqrt(4)
+    0.7746
+    >>> fold_score([0.05, 0.04], min_trades=4)  # too few trades
+    -1.0
+    """
+    values = np.asarray(returns, dtype=np.float64)
+    metrics = trade_metrics(values.tolist())
+    trades, sharpe = metrics["trades"], metrics["sharpe"]
+    # identical returns have no spread, whatever float rounding leaves of their std
+    flat = len(values) > 0 and float(np.ptp(values)) == 0.0
+    if trades is None or trades < min_trades or sharpe is None or flat:
+        return penalty
+    return float(sharpe) * math.sqrt(trades)
+
+
+@dataclass(frozen=True)
+class _PairSplit:
+    """One pair in one fold, ready for the model: fit / early-stopping / test rows."""
+
+    fit_x: FloatArray
+    fit_y: npt.NDArray[np.object_]
+    eval_x: FloatArray | None
+    eval_y: npt.NDArray[np.object_] | None
+    test_x: FloatArray
+    test_returns: FloatArray
+
+
+def _split_pair(events: pd.DataFrame, fold: Fold, test_size: float) -> _PairSplit | None:
+    """FreqAI's split and feature pipeline for one pair and fold; None if nothing to test."""
+    dates = events["date"]
+    train = events[(dates >= fold.train_start) & (dates < fold.train_end)]
+    test = events[(dates >= fold.test_start) & (dates < fold.test_end)]
+    if test.empty:
+        return None
+    features = [c for c in events.columns if c.startswith("%")]
+    x = train[features].to_numpy(np.float64)
+    y = train[LABEL_COLUMN].to_numpy(object)
+    eval_x: FloatArray | None = None
+    eval_y: npt.NDArray[np.object_] | None = None
+    if test_size > 0 and len(x) >= 2:
+        x, eval_x, y, eval_y = train_test_split(x, y, test_size=test_size, shuffle=False)
+    test_x = test[features].to_numpy(np.float64)
+    if len(x) >= 2:
+        pipeline = Pipeline(
+            [("const", VarianceThreshold(0.0)), ("scaler", MinMaxScaler(feature_range=(-1, 1)))]
+        )
+        x = pipeline.fit_transform(x)
+        eval_x = None if eval_x is None else pipeline.transform(eval_x)
+        test_x = pipeline.transform(test_x)
+    return _PairSplit(x, y, eval_x, eval_y, test_x, test[RETURN_COLUMN].to_numpy(np.float64))
+
+
+def prepare_folds(
+    events_by_pair: Mapping[str, pd.DataFrame], folds: Sequence[Fold], *, test_size: float
+) -> list[list[_PairSplit]]:
+    """Every fold's per-pair splits, computed once for all trials."""
+    prepared = []
+    for fold in folds:
+        splits = [_split_pair(events, fold, test_size) for events in events_by_pair.values()]
+        prepared.append([s for s in splits if s is not None])
+    return prepared
+
+
+def _taken_returns(
+    split: _PairSplit, settings: ModelSettings, xgb_params: Mapping[str, Any], threshold: float
+) -> FloatArray:
+    """Net returns of the test events the model would take (none if it cannot train)."""
+    try:
+        model = MetaLabelModel(settings, dict(xgb_params)).fit(
+            split.fit_x, split.fit_y, eval_features=split.eval_x, eval_labels=split.eval_y
+        )
+    except InsufficientTrainingDataError:
+        return np.empty(0)  # the bot's NeutralModel: no trades in this window
+    confidence = model.predict_proba(split.test_x)[:, 1]
+    taken: FloatArray = split.test_returns[confidence > threshold]
+    return taken
+
+
+def evaluate(
+    prepared: Sequence[Sequence[_PairSplit]],
+    settings: ModelSettings,
+    xgb_params: Mapping[str, Any],
+    threshold: float,
+) -> tuple[list[float], list[int]]:
+    """Score and number of taken events per fold, the taken events of all pairs pooled."""
+    scores, trades = [], []
+    for splits in prepared:
+        taken = [_taken_returns(split, settings, xgb_params, threshold) for split in splits]
+        returns = np.concatenate([np.empty(0), *taken])
+        scores.append(fold_score(returns))
+        trades.append(len(returns))
+    return scores, trades
+
+
+def _sig(value: float, digits: int = 3) -> float:
+    """Round to significant digits, so that the written config reads like a person's."""
+    return float(f"{value:.{digits}g}")
+
+
+def suggest(trial: optuna.Trial) -> dict[str, float | int]:
+    """The search space: XGBoost's capacity, learning rate, sampling and L2, and the threshold.
+
+    ``n_estimators`` is a ceiling (early stopping decides); the threshold range is the
+    strategy's ``confidence_threshold`` hyperopt range.
+    """
+    return {
+        "max_depth": trial.suggest_int("max_depth", 2, 8),
+        "learning_rate": _sig(trial.suggest_float("learning_rate", 0.01, 0.3, log=True)),
+        "n_estimators": trial.suggest_int("n_estimators", 50, 1000, step=50),
+        "min_child_weight": _sig(trial.suggest_float("min_child_weight", 0.5, 20.0, log=True)),
+        "subsample": round(trial.suggest_float("subsample", 0.5, 1.0, step=0.05), 2),
+        "colsample_bytree": round(trial.suggest_float("colsample_bytree", 0.5, 1.0, step=0.05), 2),
+        "reg_lambda": _sig(trial.suggest_float("reg_lambda", 0.1, 30.0, log=True)),
+        THRESHOLD_KEY: round(trial.suggest_float(THRESHOLD_KEY, 0.5, 0.8, step=0.01), 2),
+    }
+
+
+def tune_events(
+    events_by_pair: Mapping[str, pd.DataFrame],
+    settings: MetalabelConfig,
+    *,
+    config_training_params: Mapping[str, Any],
+    trials: int,
+    timeout_seconds: float,
+    seed: int,
+    folds_limit: int | None = None,
+    train_days: int = 180,
+    test_days: int = 30,
+    test_size: float = 0.2,
+) -> TuneResult:
+    """Run the study on prepared event frames (one per pair, from :func:`labelled_events`).
+
+    The time budget is checked after each trial, so at least one trial runs and the
+    running one finishes. ``folds_limit`` keeps the latest folds only.
+    """
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    frames = [e for e in events_by_pair.values() if not e.empty]
+    if not frames:
+        raise ValueError("no labelled events to tune on")
+    start = min(e["date"].iloc[0] for e in frames).floor("D")
+    end = max(e["date"].iloc[-1] for e in frames) + CANDLE
+    folds = walk_forward_folds(
+        start,
+        end,
+        train_days=train_days,
+        test_days=test_days,
+        purge_candles=purge_gap_candles(settings),
+    )
+    if folds_limit is not None:
+        folds = folds[-folds_limit:] if folds_limit > 0 else []
+    if not folds:
+        raise ValueError(f"events from {start} to {end} hold no complete walk-forward fold")
+    prepared = prepare_folds(events_by_pair, folds, test_size=test_size)
+    logger.info("tuning on %d folds (%s to %s)", len(folds), folds[0].train_start, end)
+
+    base_params = dict(config_training_params)
+    baseline_threshold = settings.model.confidence_threshold
+    baseline, baseline_trades = evaluate(prepared, settings.model, base_params, baseline_threshold)
+    signals = [
+        fold_score(np.concatenate([np.empty(0), *(s.test_returns for s in splits)]))
+        for splits in prepared
+    ]
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial)
+        xgb = {**base_params, **{k: v for k, v in params.items() if k != THRESHOLD_KEY}}
+        scores, trades = evaluate(prepared, settings.model, xgb, float(params[THRESHOLD_KEY]))
+        trial.set_user_attr("params", params)
+        trial.set_user_attr("fold_scores", scores)
+        trial.set_user_attr("fold_trades", trades)
+        return float(np.mean(scores))
+
+    deadline = time.monotonic() + timeout_seconds
+
+    def stop_at_deadline(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        logger.info("trial %d: score %.4f (best %.4f)", trial.number, trial.value, study.best_value)
+        if time.monotonic() >= deadline:
+            logger.info(
+                "time budget of %ss used up after %d trials", timeout_seconds, trial.number + 1
+            )
+            study.stop()
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=trials, callbacks=[stop_at_deadline])
+    best = study.best_trial
+    return TuneResult(
+        best_params=dict(best.user_attrs["params"]),
+        best_score=float(best.value) if best.value is not None else math.nan,
+        trials_run=len(study.trials),
+        fold_scores=tuple(best.user_attrs["fold_scores"]),
+        fold_trades=tuple(best.user_attrs["fold_trades"]),
+        baseline_params={**base_params, THRESHOLD_KEY: baseline_threshold},
+        baseline_score=float(np.mean(baseline)),
+        baseline_fold_scores=tuple(baseline),
+        baseline_fold_trades=tuple(baseline_trades),
+        signals_score=float(np.mean(signals)),
+        folds=tuple(folds),
+    )
+
+
+def tune(
+    data_dir: Path,
+    settings: MetalabelConfig,
+    *,
+    config_training_params: Mapping[str, Any],
+    trials: int,
+    timeout_seconds: float,
+    seed: int,
+    folds_limit: int | None = None,
+    pairs: Sequence[str] = DEFAULT_PAIRS,
+    train_days: int = 180,
+    test_days: int = 30,
+    test_size: float = 0.2,
+) -> TuneResult:
+    """Tune on the candles of ``pairs`` in ``data_dir`` (see :func:`tune_events`)."""
+    events = {}
+    for pair in pairs:
+        bundle = load_bundle(data_dir, pair)
+        events[pair] = labelled_events(
+            bundle.candles_1h, bundle.candles_4h, bundle.funding, settings
+        )
+    return tune_events(
+        events,
+        settings,
+        config_training_params=config_training_params,
+        trials=trials,
+        timeout_seconds=timeout_seconds,
+        seed=seed,
+        folds_limit=folds_limit,
+        train_days=train_days,
+        test_days=test_days,
+        test_size=test_size,
+    )
+
+
+def config_with_result(
+    config: Mapping[str, Any], result: TuneResult
+) -> tuple[dict[str, Any], list[str]]:
+    """A copy of a freqtrade config dict with the tuned values, and the keys that changed.
+
+    ``freqai.model_training_parameters`` keeps its other keys (``n_jobs``...) and order;
+    new keys go last. The threshold goes to ``metalabel.model.confidence_threshold``.
+    """
+    updated: dict[str, Any] = copy.deepcopy(dict(config))
+    changed: list[str] = []
+    targets = (
+        (("freqai", "model_training_parameters"), result.training_params),
+        (("metalabel", "model"), {THRESHOLD_KEY: result.confidence_threshold}),
+    )
+    for path, values in targets:
+        block = updated
+        for key in path:
+            block = block.setdefault(key, {})
+        for key, value in values.items():
+            if key not in block or block[key] != value:
+                changed.append(".".join((*path, key)))
+            block[key] = value
+    return updated, changed

@@ -1,0 +1,79 @@
+"""Clocks: what "now" is for the replay exchange and how bundle time maps to served time.
+
+Served time = bundle time + `offset_ms`. A candle is visible once its served open time is
+<= `now_ms()`; until it closes it is the forming candle and shows only its open price.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from metalabel.ops.replay.data import HOUR_MS
+
+logger = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    """Anchored once to the bundle's last candle, then asked for the time on every request."""
+
+    offset_ms: int
+
+    def anchor(self, data_end_ms: int) -> None: ...
+
+    def now_ms(self) -> int: ...
+
+
+class HistoricalClock:
+    """Serves the files as they are: "now" is the close of the bundle's last candle, so
+    every candle is complete."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+        self._now_ms = 0
+
+    def anchor(self, data_end_ms: int) -> None:
+        self._now_ms = data_end_ms + HOUR_MS
+
+    def now_ms(self) -> int:
+        return self._now_ms
+
+
+class LiveClock:
+    """Replays history as if it were happening now, so a dry-run bot sees fresh candles.
+
+    History is shifted by whole hours so that, at anchor time, the candle `lead_hours`
+    before the end of the bundle is the last closed candle of the real current UTC hour.
+    As real time passes, later candles become visible, for `lead_hours` hours.
+    """
+
+    def __init__(self, lead_hours: int = 720, wall: Callable[[], float] = time.time) -> None:
+        if lead_hours < 1:
+            raise ValueError("lead_hours must be >= 1")
+        self.lead_hours = lead_hours
+        self.offset_ms = 0
+        self._wall = wall  # epoch seconds; tests inject a fake
+
+    def anchor(self, data_end_ms: int) -> None:
+        current_hour = self.now_ms() // HOUR_MS * HOUR_MS
+        last_closed = data_end_ms - self.lead_hours * HOUR_MS
+        self.offset_ms = current_hour - HOUR_MS - last_closed
+        logger.info(
+            "live clock: bundle shifted by %+d h, %d h of candles ahead",
+            self.offset_ms // HOUR_MS,
+            self.lead_hours,
+        )
+
+    def now_ms(self) -> int:
+        return int(self._wall() * 1000)
+
+
+def make_clock(kind: str, lead_hours: int = 720) -> Clock:
+    """Clock by CLI name: "historical" or "live"."""
+    if kind == "historical":
+        return HistoricalClock()
+    if kind == "live":
+        return LiveClock(lead_hours)
+    raise ValueError(f"unknown clock {kind!r} (expected 'historical' or 'live')")
