@@ -1,5 +1,6 @@
 """The tuning data set is the frame the strategy's FreqAI hooks build, row for row."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def test_labelled_events_equal_the_strategy_hooks(
     strategy = load_strategy(replay_url, "primary_regime", tmp_path)
 
     expected = _hooks_frame(strategy, candles, pair)
-    events = labelled_events(candles, bundle.candles_4h, bundle.funding, strategy.settings)
+    events = labelled_events(replace(bundle, candles_1h=candles), strategy.settings)
 
     assert len(events) > 50
     assert events["date"].tolist() == expected["date"].tolist()
@@ -70,7 +71,7 @@ def test_labelled_events_equal_the_strategy_hooks(
 def test_rows_are_admitted_labelled_events_with_finite_features() -> None:
     bundle = load_bundle(BUNDLED_DATA, "BTC/USDT:USDT")
     candles = _slice(bundle.candles_1h, "2024-01-01", "2024-05-01")
-    events = labelled_events(candles, bundle.candles_4h, bundle.funding, MetalabelConfig())
+    events = labelled_events(replace(bundle, candles_1h=candles), MetalabelConfig())
 
     features = [f"%-{c}" for c in MODEL_FEATURES] + [f"%-{c}_to_close" for c in RELATIVE_TO_CLOSE]
     assert list(events.columns) == ["date", *features, LABEL_COLUMN, RETURN_COLUMN]
@@ -86,9 +87,11 @@ def test_without_funding_or_4h_candles_the_rows_still_come() -> None:
     bundle = load_bundle(BUNDLED_DATA, "ETH/USDT:USDT")
     candles = _slice(bundle.candles_1h, "2024-06-01", "2024-09-01")
     settings = MetalabelConfig()
-    empty = bundle.funding.iloc[:0]
-    confirmed = labelled_events(candles, bundle.candles_4h, empty, settings)
-    unconfirmed = labelled_events(candles, bundle.candles_4h.iloc[:0], empty, settings)
+    no_funding = replace(bundle, candles_1h=candles, funding=bundle.funding.iloc[:0])
+    confirmed = labelled_events(no_funding, settings)
+    unconfirmed = labelled_events(
+        replace(no_funding, candles_4h=bundle.candles_4h.iloc[:0]), settings
+    )
     assert (confirmed["%-funding_rate"] == 0.0).all()
     # the 4h trend only ever vetoes signals
     assert 0 < len(confirmed) < len(unconfirmed)

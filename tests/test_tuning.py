@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,8 @@ def events() -> dict[str, pd.DataFrame]:
     for pair in PAIRS:
         bundle = load_bundle(BUNDLED_DATA, pair)
         candles = bundle.candles_1h[bundle.candles_1h["date"] < "2024-07-01"]
-        frames[pair] = labelled_events(
-            candles.reset_index(drop=True), bundle.candles_4h, bundle.funding, MetalabelConfig()
-        )
+        bundle = replace(bundle, candles_1h=candles.reset_index(drop=True))
+        frames[pair] = labelled_events(bundle, MetalabelConfig())
     return frames
 
 

@@ -149,10 +149,19 @@ class MetaLabelStrategy(IStrategy):
 
     # ----------------------------------------------------------------- indicators
     def informative_pairs(self):
-        # Funding-rate candles feed the funding features; the dataprovider only serves
-        # candle types a strategy asks for.
+        # The dataprovider only serves candle types a strategy asks for. Funding-rate and
+        # mark candles price the funding of the labels; 15m candles are
+        # the sub-candles the labels walk, as the backtest's timeframe_detail.
         pairs = self.dp.current_whitelist() if self.dp else []
-        return [(pair, self.timeframe, CandleType.FUNDING_RATE) for pair in pairs]
+        return [
+            informative
+            for pair in pairs
+            for informative in (
+                (pair, self.timeframe, CandleType.FUNDING_RATE),
+                (pair, self.timeframe, CandleType.MARK),
+                (pair, pipeline.DETAIL_TIMEFRAME, CandleType.FUTURES),
+            )
+        ]
 
     @informative(pipeline.CONFIRMATION_TIMEFRAME)
     def populate_indicators_4h(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
@@ -205,9 +214,13 @@ class MetaLabelStrategy(IStrategy):
         return funding if funding is not None and not funding.empty else None
 
     def _candles_4h(self, pair: str) -> DataFrame | None:
+        return self._candles(pair, pipeline.CONFIRMATION_TIMEFRAME, CandleType.FUTURES)
+
+    def _candles(self, pair: str, timeframe: str, candle_type: CandleType) -> DataFrame | None:
         if not self.dp:
             return None
-        return self.dp.get_pair_dataframe(pair, pipeline.CONFIRMATION_TIMEFRAME)
+        candles = self.dp.get_pair_dataframe(pair, timeframe, candle_type=candle_type)
+        return candles if candles is not None and not candles.empty else None
 
     # ----------------------------------------------------------------- FreqAI
     def feature_engineering_standard(
@@ -225,7 +238,13 @@ class MetaLabelStrategy(IStrategy):
             dataframe = pipeline.model_frame(
                 dataframe, self._candles_4h(pair), self._funding(pair), self.settings
             )
-        dataframe = pipeline.with_labels(dataframe, self._funding(pair), self.settings)
+        dataframe = pipeline.with_labels(
+            dataframe,
+            self._candles(pair, pipeline.DETAIL_TIMEFRAME, CandleType.FUTURES),
+            self._funding(pair),
+            self._candles(pair, self.timeframe, CandleType.MARK),
+            self.settings,
+        )
         self.freqai.class_names = list(CLASS_NAMES)
         return dataframe
 

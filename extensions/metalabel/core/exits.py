@@ -98,7 +98,7 @@ def fixed_stop_price(open_rate: float, *, is_short: bool, exits: ExitSettings) -
     98.0
     """
     move = exits.stop_loss_ratio
-    return round(open_rate * (1 + move if is_short else 1 - move), 12)
+    return open_rate * (1 + move) if is_short else open_rate * (1 - move)
 
 
 def trailing_stop_price(
@@ -119,10 +119,10 @@ def trailing_stop_price(
     if is_short:
         if peak_rate > open_rate * (1 - exits.trailing_activation_ratio):
             return None
-        return round(peak_rate * (1 + exits.trailing_distance_ratio), 12)
+        return peak_rate * (1 + exits.trailing_distance_ratio)
     if peak_rate < open_rate * (1 + exits.trailing_activation_ratio):
         return None
-    return round(peak_rate * (1 - exits.trailing_distance_ratio), 12)
+    return peak_rate * (1 - exits.trailing_distance_ratio)
 
 
 def stop_price(open_rate: float, peak_rate: float, *, is_short: bool, exits: ExitSettings) -> float:

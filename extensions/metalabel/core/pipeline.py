@@ -27,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from freqtrade.data.btanalysis.historic_precision import get_tick_size_over_time
 from freqtrade.data.history import load_pair_history
 from freqtrade.enums import CandleType
 from freqtrade.strategy import merge_informative_pair
 
 from metalabel.config import MetalabelConfig
 from metalabel.core.features import add_features, add_funding_features
-from metalabel.core.labels import triple_barrier_labels
+from metalabel.core.labels import detail_path, triple_barrier_labels
 from metalabel.core.regime import classify_regime
 from metalabel.core.signals import primary_signal, trend_direction
 from metalabel.model.inputs import model_feature_columns
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 TIMEFRAME = "1h"
 CONFIRMATION_TIMEFRAME = "4h"
+DETAIL_TIMEFRAME = "15m"  # freqtrade's timeframe_detail: the labels walk the same candles
 DATA_FORMAT = "feather"
 
 # FreqAI's target column; the outcome columns beside it are the model plugin's names.
@@ -60,6 +62,8 @@ class CandleBundle:
     candles_1h: pd.DataFrame
     candles_4h: pd.DataFrame
     funding: pd.DataFrame
+    detail: pd.DataFrame  # 15m candles
+    mark: pd.DataFrame  # 1h mark-price candles
 
 
 def load_bundle(data_dir: Path, pair: str) -> CandleBundle:
@@ -85,6 +89,8 @@ def load_bundle(data_dir: Path, pair: str) -> CandleBundle:
         candles_1h=load(TIMEFRAME, CandleType.FUTURES),
         candles_4h=load(CONFIRMATION_TIMEFRAME, CandleType.FUTURES),
         funding=load(TIMEFRAME, CandleType.FUNDING_RATE),
+        detail=load(DETAIL_TIMEFRAME, CandleType.FUTURES),
+        mark=load(TIMEFRAME, CandleType.MARK),
     )
     if bundle.candles_1h.empty:
         raise FileNotFoundError(f"no {TIMEFRAME} futures candles for {pair} in {data_dir}")
@@ -168,31 +174,50 @@ def model_frame(
     return with_model_inputs(with_signals(frame, settings))
 
 
-def funding_at_bar(dates: pd.Series, funding: pd.DataFrame | None) -> pd.Series | None:
-    """The funding rate charged at each bar's open time (0 where none is charged)."""
-    if funding is None or funding.empty:
-        return None
-    rates = funding.set_index("date")["open"]
-    return dates.map(rates).fillna(0.0)
+def tick_decimals(frame: pd.DataFrame) -> pd.Series:
+    """The price tick of each row as decimals (tick = 10**-d), as freqtrade's backtester
+    derives it (``get_tick_size_over_time``, then ``asof`` the trade's time): the most
+    digits any price shows in the row's calendar month."""
+    ticks = get_tick_size_over_time(frame[["date", "open", "high", "low", "close"]].copy())
+    decimals = pd.Series(-np.log10(ticks.to_numpy(np.float64)), index=ticks.index)
+    per_row = decimals.dropna().reindex(frame["date"], method="ffill").bfill()
+    return pd.Series(np.rint(per_row.to_numpy()).astype(np.int64), index=frame.index)
 
 
 def with_labels(
-    frame: pd.DataFrame, funding: pd.DataFrame | None, settings: MetalabelConfig
+    frame: pd.DataFrame,
+    detail: pd.DataFrame | None,
+    funding: pd.DataFrame | None,
+    mark: pd.DataFrame | None,
+    settings: MetalabelConfig,
 ) -> pd.DataFrame:
     """Label every admitted signal row (reads the future; NaN elsewhere).
 
+    The trade is simulated on the 15m ``detail`` candles as freqtrade's backtester
+    settles it (:mod:`metalabel.core.labels`); without 15m candles there is no label.
     Adds FreqAI's string target ``&-label`` ("take"/"skip"/NaN) and the outcome behind
     it, ``label_net_return`` and ``label_barrier`` (FreqAI trains only on ``%`` and
     ``&`` columns, so these two are never model inputs).
     """
     events = frame["primary_direction"].where(admitted(frame), 0)
+    if detail is None or detail.empty:
+        logger.warning("no %s candles: no labels", DETAIL_TIMEFRAME)
+        detail = pd.DataFrame(columns=["date", "open", "high", "low"])
+    path = detail_path(
+        frame,
+        detail,
+        funding=funding if settings.costs.include_funding else None,
+        mark=mark,
+    )
     labels = triple_barrier_labels(
         frame,
+        path,
         events,
         settings.exits,
         settings.costs,
+        leverage=settings.risk.leverage,
+        tick_decimals=tick_decimals(frame),
         vol_scale=frame["atr_ratio"],
-        funding_rate=funding_at_bar(frame["date"], funding),
     )
     return frame.assign(
         **{
@@ -203,12 +228,7 @@ def with_labels(
     )
 
 
-def labelled_events(
-    candles_1h: pd.DataFrame,
-    candles_4h: pd.DataFrame,
-    funding: pd.DataFrame,
-    settings: MetalabelConfig,
-) -> pd.DataFrame:
+def labelled_events(bundle: CandleBundle, settings: MetalabelConfig) -> pd.DataFrame:
     """The rows FreqAI trains on: one per admitted, labelled signal with finite features.
 
     Columns: ``date``, the ``%-`` model inputs, ``label`` ("take"/"skip") and
@@ -216,7 +236,9 @@ def labelled_events(
     fresh index. Rows with a missing feature are dropped, as FreqAI's training filter
     drops them. ``funding`` may be empty (no funding data).
     """
-    frame = with_labels(model_frame(candles_1h, candles_4h, funding, settings), funding, settings)
+    b = bundle
+    frame = model_frame(b.candles_1h, b.candles_4h, b.funding, settings)
+    frame = with_labels(frame, b.detail, b.funding, b.mark, settings)
     inputs = [c for c in frame.columns if c.startswith("%")]
     finite = np.isfinite(frame[inputs].to_numpy(dtype=np.float64)).all(axis=1)
     keep = frame[TARGET_COLUMN].notna().to_numpy() & finite

@@ -340,10 +340,7 @@ def tune(
     """Tune on the candles of ``pairs`` in ``data_dir`` (see :func:`tune_events`)."""
     events = {}
     for pair in pairs:
-        bundle = load_bundle(data_dir, pair)
-        events[pair] = labelled_events(
-            bundle.candles_1h, bundle.candles_4h, bundle.funding, settings
-        )
+        events[pair] = labelled_events(load_bundle(data_dir, pair), settings)
     return tune_events(
         events,
         settings,

@@ -260,10 +260,11 @@ def _cmd_analysis(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     """Each benchmark prints its own key=value figures; logs go to stderr."""
-    from metalabel.ops.bench import bench_decision_latency, bench_labels, bench_walkforward
+    from metalabel.ops.bench import bench_decision_latency, bench_walkforward
+    from metalabel.ops.bench_labels import bench_labels
 
     if args.what in ("labels", "all"):
-        bench_labels(n_candles=args.candles)
+        bench_labels(n_events=args.candles)
     if args.what in ("latency", "all"):
         bench_decision_latency(candles_per_pair=args.latency_candles)
     if args.what in ("walkforward", "all"):
@@ -506,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "what", nargs="?", choices=["labels", "latency", "walkforward", "all"], default="all"
     )
-    bench.add_argument("--candles", type=int, default=1_000_000, help="labels: candles")
+    bench.add_argument("--candles", type=int, default=1_000_000, help="labels: events")
     bench.add_argument(
         "--latency-candles", type=int, default=250, help="latency: new candles per pair"
     )
@@ -580,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--log", default=None, help="keep freqtrade's output in this file")
     drill.set_defaults(func=_cmd_drill)
 
+    from metalabel.ops import cli_fidelity
+
+    cli_fidelity.register(sub)
     parser.set_defaults(default_config=str(MAIN_CONFIG))
     return parser
 

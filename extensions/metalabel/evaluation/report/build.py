@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from metalabel.core.pipeline import load_bundle
+from metalabel.evaluation.fidelity import Fidelity, compare, label_trades
 from metalabel.evaluation.folds import walk_forward_folds
 from metalabel.evaluation.report.analysis import (
     Calibration,
@@ -110,8 +112,32 @@ def build_report(
         fee_ratio=fee_ratio,
         commit=commit,
     )
+    report["fidelity"] = fidelity_json(trade_fidelity(runs["primary_regime"], candles_dir))
     write_report(report, analyses, calibration, out_dir)
     return report
+
+
+def trade_fidelity(run: Any, candles_dir: Path) -> Fidelity:
+    """The labels against the trades of a run (the ``primary_regime`` baseline trades
+    every admitted signal with a free slot: the labels' own events)."""
+    bundles = [load_bundle(candles_dir, pair) for pair in run.pairs]
+    return compare(label_trades(run.trades, bundles, run.settings))
+
+
+def fidelity_json(fidelity: Fidelity) -> dict[str, Any]:
+    """The report's ``fidelity`` section (stable keys; see README)."""
+    return {
+        "variant": "primary_regime",
+        "trades": fidelity.trades,
+        "compared": fidelity.compared,
+        "exit_match": fidelity.exit_match,
+        "sign_match": fidelity.sign_match,
+        "net_err_bp_p50": fidelity.net_err_bp_p50,
+        "net_err_bp_p99": fidelity.net_err_bp_p99,
+        "excluded": fidelity.excluded,
+        "disagreements": fidelity.disagreements,
+        "targets_met": fidelity.targets_met,
+    }
 
 
 def write_report(

@@ -51,4 +51,18 @@ def headline(report: Mapping[str, Any]) -> str:
         f"(paired block bootstrap); {folds} folds of {fold_days} days, "
         f"{source['timerange']}, commit {source['commit']}"
     )
+    fidelity = report.get("fidelity")
+    if fidelity:
+        rows.append(
+            f"labels vs trades ({fidelity['variant']}, {fidelity['compared']} of "
+            f"{fidelity['trades']} trades compared): exit match {fidelity['exit_match']:.2%}, "
+            f"sign match {fidelity['sign_match']:.2%}, net error p50 "
+            f"{fidelity['net_err_bp_p50']:.2g} bp, p99 {fidelity['net_err_bp_p99']:.2g} bp"
+            f"; not compared: {_classes(fidelity['excluded'])}; disagreements: "
+            f"{_classes(fidelity['disagreements'])}"
+        )
     return "\n".join(rows)
+
+
+def _classes(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items() if n) or "none"
