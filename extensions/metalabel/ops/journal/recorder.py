@@ -468,12 +468,22 @@ class Journal:
     @_quiet
     def daily_report(self, day: date) -> Path | None:
         """Build, write and send one day's report."""
-        from metalabel.ops.journal.daily import build_daily_report, render_html, summary_text
-
         if self.writer is None:
             return None
+        from metalabel.ops.journal.daily import (
+            DailyReportError,
+            build_daily_report,
+            render_html,
+            summary_text,
+        )
+        from metalabel.ops.journal.reader import JournalError
+
         trades = self._trades() if self._trades else None
-        report = build_daily_report(self.writer.directory, day, trades)
+        try:
+            report = build_daily_report(self.writer.directory, day, trades)
+        except (JournalError, DailyReportError) as err:
+            logger.warning("daily report for %s not built: %s", day, err)
+            return None
         path = self.writer.write_report(day, render_html(report))
         if self._send is not None:
             self._send(summary_text(report))
