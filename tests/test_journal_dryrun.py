@@ -61,8 +61,9 @@ def test_a_dry_run_journals_both_pairs_and_the_daily_report_rebuilds(tmp_path: P
     ):
         _wait_for(
             "a journalled candle of each pair",
-            lambda: {r["pair"] for r in _records(journal_dir) if r["kind"] == "candle"}
-            >= set(PAIRS),
+            lambda: (
+                {r["pair"] for r in _records(journal_dir) if r["kind"] == "candle"} >= set(PAIRS)
+            ),
         )
         # a forced round trip journals its orders, fills and the exit
         api = BotClient(session.credentials, timeout_seconds=10)

@@ -3,6 +3,7 @@ model records, retention, reading back, an unwritable directory, and the daily r
 
 import json
 import logging
+import pickle
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -269,7 +270,9 @@ def test_a_new_model_version_and_a_new_day_write_a_model_record(
 
 def test_no_model_and_disabled_outside_trading(tmp_path: Path) -> None:
     config = {"runmode": "backtest", "user_data_dir": str(tmp_path)}
-    assert not Journal.for_run(config, MetalabelConfig()).enabled
+    disabled = Journal.for_run(config, MetalabelConfig())
+    assert not disabled.enabled
+    pickle.loads(pickle.dumps(disabled))  # hyperopt pickles the strategy for its workers
     off = load_config({"metalabel": {"journal": {"enabled": False}}})
     assert not Journal.for_run({**config, "runmode": "dry_run"}, off).enabled
     primary = load_config({"metalabel": {"mode": "primary"}})

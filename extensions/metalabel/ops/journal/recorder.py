@@ -132,6 +132,10 @@ def candle_decision(
     return Decision.BLOCKED, side, refusing, gates
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class ModelVersions:
     """The active model of each pair, from the lifecycle log (re-read when it changes)."""
 
@@ -189,7 +193,7 @@ class Journal:
         starting_balance: Callable[[], float] | None = None,
         send: Callable[[str], None] | None = None,
         trades: Callable[[], pd.DataFrame] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.writer = writer
         self.mode = mode
@@ -199,7 +203,7 @@ class Journal:
         self._starting_balance = starting_balance
         self._send = send
         self._trades = trades
-        self._clock = clock
+        self._clock = clock or _utc_now
         self._candles: dict[str, str] = {}  # pair -> latest journalled candle
         self._refused: dict[str, tuple[str | None, set[str]]] = {}
         self._models: dict[str, tuple[date, int | None]] = {}  # pair -> (file day, version)
