@@ -185,7 +185,9 @@ def _finite(value: Any) -> Any:
 
 
 def _type_name(kind: Any) -> str:
-    return str(kind).replace("typing.", "").replace("NoneType", "null")
+    """``float | None`` -> ``float or null`` (a pipe would split a Markdown table cell)."""
+    name = kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
+    return name.replace(" | None", " or null")
 
 
 def schema_markdown() -> str:
