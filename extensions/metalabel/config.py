@@ -292,6 +292,25 @@ class OperationsSettings:
 
 
 @dataclass(frozen=True)
+class JournalSettings:
+    """The decision journal and daily report of live and dry runs (never backtests)."""
+
+    enabled: bool = True
+    # Daily journal files (and daily reports) older than this are deleted.
+    retention_days: int = field(default=30, metadata=_num(1, 3650))
+    # Relative to freqtrade's user_data directory.
+    directory: str = "logs/journal"
+
+    def validate(self) -> None:
+        path = PurePosixPath(self.directory)
+        if not self.directory or path.is_absolute() or ".." in path.parts:
+            raise ConfigError(
+                "metalabel.journal.directory: must be a relative path inside user_data, "
+                f"got {self.directory!r}"
+            )
+
+
+@dataclass(frozen=True)
 class MetalabelConfig:
     """All of this project's settings; build it with :func:`load_config`."""
 
@@ -306,6 +325,7 @@ class MetalabelConfig:
     kill_switch: KillSwitchSettings = field(default_factory=KillSwitchSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
 
     def validate(self) -> None:
         """Rules across sections; each message names the key to change."""

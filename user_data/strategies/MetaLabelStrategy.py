@@ -46,6 +46,7 @@ from metalabel.core.exits import (
 )
 from metalabel.model.classifier import CLASS_NAMES, TAKE
 from metalabel.model.lifecycle import LIFECYCLE_LOG, Decision, LifecycleLog, live_rollback_check
+from metalabel.ops.journal import Journal
 from metalabel.ops.startup_checks import check_operational_config
 from metalabel.risk.account import ClosedTradeBook, account_equity
 from metalabel.risk.desk import Notice, RiskDesk
@@ -81,6 +82,7 @@ class MetaLabelStrategy(IStrategy):
     minimal_roi = {"0": 0.06}
 
     # The hyperopt parameters are built from metalabel.tunable.TUNABLE below the class.
+    journal = Journal.disabled()  # the decision journal; bot_start sets it while trading
 
     plot_config = {
         "main_plot": {
@@ -267,6 +269,7 @@ class MetaLabelStrategy(IStrategy):
                 gates.append(dataframe["meta_ok"])
             entry = reduce(lambda a, b: a & b, gates)
             dataframe.loc[entry, [f"enter_{side}", "enter_tag"]] = (1, f"{self.mode.value}_{side}")
+        self.journal.candle(metadata["pair"], dataframe)  # live and dry runs only
         return dataframe
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
@@ -340,6 +343,9 @@ class MetaLabelStrategy(IStrategy):
         if self.risk.api_errors is not None:
             install_api_error_handler(self.risk.api_errors)
         self.refusals: dict[str, str] = {}
+        self.journal = Journal.for_run(
+            self.config, self.settings, risk=self.risk, equity=self._equity, bot=self
+        )
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
         if self.config.get("runmode") not in RISK_RUNMODES:
@@ -353,6 +359,7 @@ class MetaLabelStrategy(IStrategy):
             self._apply(notice, current_time)
         if self._trading():
             self._heartbeat(current_time)
+            self.journal.on_loop(current_time)  # the daily report at the UTC day boundary
 
     @fails_closed(lambda err: None, "risk evaluation")
     def _risk_notices(self, current_time: datetime) -> list[Notice] | None:
@@ -494,6 +501,7 @@ class MetaLabelStrategy(IStrategy):
 
     def _refuse_once(self, pair: str, kind: str, reason: str) -> None:
         """Log a refusal when its kind changes for the pair, not on every candle."""
+        self.journal.refusal(pair, kind, reason)  # once per candle and kind
         if self.refusals.get(pair) != kind:
             self.refusals[pair] = kind
             logger.info("Entry on %s refused: %s", pair, reason)
@@ -532,6 +540,7 @@ class MetaLabelStrategy(IStrategy):
             self._refuse_once(pair, str(decision.check), decision.reason)
             return False
         self.refusals.pop(pair, None)
+        self.journal.entry_order(pair, side, order_type, amount, rate, entry_tag)
         return True
 
     @fails_closed(lambda err: 0.0, "custom_stake_amount (stake 0)")
@@ -572,8 +581,25 @@ class MetaLabelStrategy(IStrategy):
         self, pair: str, trade: Trade, order: Order, current_time: datetime, **kwargs
     ) -> None:
         """Record the guard tier a trade was opened under (shown in FreqUI's trade view)."""
+        self.journal.filled(trade, order)
         if order.ft_order_side == trade.entry_side and self.risk.guard is not None:
             trade.set_custom_data("guard_tier", str(self.risk.guard.tier))
+
+    def confirm_trade_exit(
+        self,
+        pair: str,
+        trade: Trade,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        exit_reason: str,
+        current_time: datetime,
+        **kwargs,
+    ) -> bool:
+        """Every exit goes ahead; the journal records the order (it never raises)."""
+        self.journal.exit_order(trade, order_type, amount, rate, exit_reason)
+        return True
 
     @fails_closed(lambda err: 1.0, "leverage (using 1x)")
     def leverage(

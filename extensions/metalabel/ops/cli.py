@@ -581,9 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--log", default=None, help="keep freqtrade's output in this file")
     drill.set_defaults(func=_cmd_drill)
 
-    from metalabel.ops import cli_fidelity
+    from metalabel.ops import cli_fidelity, cli_journal
 
     cli_fidelity.register(sub)
+    cli_journal.register(sub)
     parser.set_defaults(default_config=str(MAIN_CONFIG))
     return parser
 
