@@ -76,7 +76,7 @@ def test_missing_build_is_skipped_and_a_broken_one_refused(tmp_path: Path) -> No
     assert "skipped" in result.line()
     assert not (tmp_path / "installed").exists()
     (tmp_path / "broken").mkdir()
-    with pytest.raises(FileNotFoundError, match="no index.html"):
+    with pytest.raises(FileNotFoundError, match=r"no index\.html"):
         install_ui(tmp_path / "broken", tmp_path / "installed")
 
 
@@ -197,7 +197,6 @@ def test_frequi_shows_the_strategy_chart_and_the_trades(bot: DryRunSession, chro
         browser.close()
 
     canvas = Image.open(REPORTS / "frequi_chart_canvas.png")
-    legend_rows = int(canvas.height * 0.1)
     plots = {"main_plot": strategy_plot["main_plot"], **strategy_plot["subplots"]}
     middle_row: dict[str, float] = {}
     for pane, columns in PANE_SERIES.items():

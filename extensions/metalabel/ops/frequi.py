@@ -19,7 +19,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import freqtrade.rpc.api_server
@@ -34,7 +34,7 @@ FREQUI_BUILD = PROJECT_ROOT.parent / "shared" / "frequi" / "dist"
 VERSION_PREFIX = "offline-"
 
 
-class InstallOutcome(str, Enum):
+class InstallOutcome(StrEnum):
     INSTALLED = "installed"
     UP_TO_DATE = "up to date"
     NO_BUILD = "no build"
