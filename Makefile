@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m metalabel.ops.frequi  # offline FreqUI from ../shared/frequi, if present
 	@touch $(STAMP)
 
 ## The main job: walk-forward FreqAI backtest over the bundled data, offline.

@@ -21,9 +21,11 @@ def indicator_row(
     rsi: float = 50.0,
     macd: tuple[float, float] = (0.0, 0.0),
     volume: float = 10.0,
+    atr: float = 1.0,
 ) -> dict[str, float]:
     """One row of the columns the signal reads; the defaults vote 0 everywhere."""
     return {
+        "atr": atr,
         "ema_fast": ema[0],
         "ema_slow": ema[1],
         "rsi": rsi,
@@ -33,18 +35,20 @@ def indicator_row(
     }
 
 
-UP, DOWN = (101.0, 100.0), (99.0, 100.0)  # EMA fast vs slow, and MACD vs its signal line
+# EMA fast vs slow, and MACD vs its signal line: a gap of 1 ATR (magnitude 1/(1+1) = 0.5)
+UP, DOWN = (101.0, 100.0), (99.0, 100.0)
 
 VOTE_CASES = [
     # (row, (vote_ema, vote_rsi, vote_macd), vote_score, direction, strength)
-    # all three bullish -> unanimous long
-    (indicator_row(UP, 20.0, UP), (1, 1, 1), 1.0, LONG, 1.0),
-    # EMA and MACD up, RSI silent -> 2/3 >= 0.6: long with strength 2/3
-    (indicator_row(UP, 50.0, UP), (1, 0, 1), 2 / 3, LONG, 2 / 3),
+    # all three bullish -> unanimous long; RSI 20 is 10/30 past its band:
+    # strength (0.5 + 1/3 + 0.5) / 3 = 4/9
+    (indicator_row(UP, 20.0, UP), (1, 1, 1), 1.0, LONG, 4 / 9),
+    # EMA and MACD up, RSI silent -> 2/3 >= 0.6: long with strength (0.5 + 0.5) / 3
+    (indicator_row(UP, 50.0, UP), (1, 0, 1), 2 / 3, LONG, 1 / 3),
     # mirror: EMA and MACD down -> short
-    (indicator_row(DOWN, 50.0, DOWN), (-1, 0, -1), -2 / 3, SHORT, 2 / 3),
-    # all three bearish
-    (indicator_row(DOWN, 80.0, DOWN), (-1, -1, -1), -1.0, SHORT, 1.0),
+    (indicator_row(DOWN, 50.0, DOWN), (-1, 0, -1), -2 / 3, SHORT, 1 / 3),
+    # all three bearish; RSI 80 is 10/30 past 70
+    (indicator_row(DOWN, 80.0, DOWN), (-1, -1, -1), -1.0, SHORT, 4 / 9),
     # EMA alone -> 1/3 < 0.6: no signal, strength 0
     (indicator_row(UP, 50.0, (0.0, 0.0)), (1, 0, 0), 1 / 3, NEUTRAL, 0.0),
     # RSI oversold alone -> 1/3: no signal
@@ -54,9 +58,9 @@ VOTE_CASES = [
     # tie: equal EMAs vote 0, so MACD alone -> 1/3
     (indicator_row((100.0, 100.0), 50.0, UP), (0, 0, 1), 1 / 3, NEUTRAL, 0.0),
     # tie: RSI exactly 30 is not oversold, so EMA + MACD only
-    (indicator_row(UP, 30.0, UP), (1, 0, 1), 2 / 3, LONG, 2 / 3),
+    (indicator_row(UP, 30.0, UP), (1, 0, 1), 2 / 3, LONG, 1 / 3),
     # tie: RSI exactly 70 is not overbought
-    (indicator_row(DOWN, 70.0, DOWN), (-1, 0, -1), -2 / 3, SHORT, 2 / 3),
+    (indicator_row(DOWN, 70.0, DOWN), (-1, 0, -1), -2 / 3, SHORT, 1 / 3),
     # RSI overbought against an up trend: (1 - 1 + 1)/3 = 1/3 -> no signal
     (indicator_row(UP, 70.1, UP), (1, -1, 1), 1 / 3, NEUTRAL, 0.0),
     # a NaN input: no votes at all
@@ -127,7 +131,7 @@ def test_4h_confirmation(
     settings = SignalSettings(use_4h_confirmation=use_4h)
     out = primary_signal(pd.DataFrame([row]), settings, trend_4h=pd.Series([trend]))
     assert out["primary_direction"].iloc[0] == direction
-    assert out["primary_strength"].iloc[0] == (pytest.approx(2 / 3) if direction else 0.0)
+    assert out["primary_strength"].iloc[0] == (pytest.approx(1 / 3) if direction else 0.0)
 
 
 def test_no_trend_given_means_no_confirmation() -> None:
@@ -212,7 +216,9 @@ def test_warm_up_rows_are_neutral_then_a_choppy_rise_goes_long() -> None:
     out = primary_signal(featured, NO_4H)
     assert (out["primary_direction"].iloc[:33] == NEUTRAL).all()  # MACD 26 + 9 warm-up
     assert out["primary_long"].iloc[33:].all()
-    np.testing.assert_allclose(out["primary_strength"].iloc[33:], 2 / 3)
+    strength = out["primary_strength"].iloc[33:]
+    assert ((strength > 0) & (strength < 1)).all()
+    assert strength.nunique() > 10  # graded, not one value on every signal candle
 
 
 def test_a_smooth_rise_is_overbought_and_gets_no_signal() -> None:
@@ -222,3 +228,50 @@ def test_a_smooth_rise_is_overbought_and_gets_no_signal() -> None:
     last = out.iloc[-1]
     assert (last["vote_ema"], last["vote_rsi"], last["vote_macd"]) == (1, -1, 1)
     assert last["primary_direction"] == NEUTRAL
+
+
+@pytest.mark.parametrize(
+    ("row", "strength"),
+    [
+        # a gap of 3 ATR on both lines: (0.75 + 0.75) / 3
+        (indicator_row((103.0, 100.0), 50.0, (3.0, 0.0)), 0.5),
+        # the same gaps on a quieter market (ATR 0.5 -> 6 ATR): (6/7 + 6/7) / 3
+        (indicator_row((103.0, 100.0), 50.0, (3.0, 0.0), atr=0.5), 4 / 7),
+        # an overbought RSI (85, half-way to 100) against the long: (0.5 - 0.5 + 0.5) / 3
+        (indicator_row(UP, 85.0, UP), 0.0),
+        # no usable ATR: the line gaps count 0, the direction stays long
+        (indicator_row(UP, 50.0, UP, atr=0.0), 0.0),
+        (indicator_row(UP, 50.0, UP, atr=NAN), 0.0),
+    ],
+)
+def test_strength_grades_signals_by_how_far_each_vote_is_past_its_tipping_point(
+    row: dict[str, float], strength: float
+) -> None:
+    out = primary_signal(pd.DataFrame([row]), NO_4H).iloc[0]
+    assert out["primary_strength"] == pytest.approx(strength)
+
+
+def test_strength_never_changes_which_candles_signal() -> None:
+    """Direction comes from the +-1 votes alone; strength only grades it."""
+    rng = np.random.default_rng(7)
+    rows = 400
+    df = pd.DataFrame(
+        {
+            "ema_fast": 100 + rng.normal(0, 2, rows),
+            "ema_slow": 100 + rng.normal(0, 2, rows),
+            "rsi": rng.uniform(0, 100, rows),
+            "macd": rng.normal(0, 1, rows),
+            "macd_signal": rng.normal(0, 1, rows),
+            "volume": 10.0,
+            "atr": rng.uniform(0.1, 3, rows),
+        }
+    )
+    out = primary_signal(df, NO_4H)
+    without_atr = primary_signal(df.drop(columns="atr"), NO_4H)
+    expected = np.sign(out["vote_score"]).where(out["vote_score"].abs() >= 0.6 - 1e-9, 0)
+    assert (out["primary_direction"] == expected).all()
+    assert (out["primary_direction"] == without_atr["primary_direction"]).all()
+    signalled = out["primary_direction"] != 0
+    assert (out.loc[~signalled, "primary_strength"] == 0).all()
+    assert out["primary_strength"].between(0, 1).all()
+    assert out.loc[signalled, "primary_strength"].nunique() > 20

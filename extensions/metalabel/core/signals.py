@@ -117,6 +117,57 @@ def confirm_with_trend(direction: pd.Series, trend: pd.Series) -> pd.Series:
     return direction.where(agrees, Direction.NEUTRAL.value)
 
 
+def _squash(ratio: pd.Series) -> pd.Series:
+    """``x / (1 + x)`` for ``x >= 0``: 0 stays 0, one unit gives 0.5, never reaches 1."""
+    clipped = ratio.clip(lower=0.0).fillna(0.0)
+    return clipped / (1.0 + clipped)
+
+
+def vote_magnitudes(df: pd.DataFrame, settings: SignalSettings) -> pd.DataFrame:
+    """How far past its tipping point each vote is, in [0, 1); 0 where a vote is silent.
+
+    EMA and MACD: the gap between the two lines in ATRs (``atr`` column), squashed by
+    :func:`_squash`; without ATR the gap counts as 0. RSI: how far past its band, as a
+    share of the room left (30 -> 0: oversold at 15 is 0.5; 70 -> 100: 85 is 0.5).
+    Worked example: EMA fast 102, slow 100, ATR 2 -> gap 1 ATR -> 0.5.
+    """
+    atr = df["atr"] if "atr" in df.columns else pd.Series(np.nan, index=df.index)
+    atr = atr.where(atr > 0)
+    oversold = (settings.rsi_oversold - df["rsi"]) / settings.rsi_oversold
+    overbought = (df["rsi"] - settings.rsi_overbought) / (100.0 - settings.rsi_overbought)
+    return pd.DataFrame(
+        {
+            "vote_ema": _squash((df["ema_fast"] - df["ema_slow"]).abs() / atr),
+            "vote_rsi": oversold.clip(lower=0.0).fillna(0.0)
+            + overbought.clip(lower=0.0).fillna(0.0),
+            "vote_macd": _squash((df["macd"] - df["macd_signal"]).abs() / atr),
+        }
+    ).clip(upper=1.0)
+
+
+def signal_strength(
+    df: pd.DataFrame, frame: pd.DataFrame, direction: pd.Series, settings: SignalSettings
+) -> pd.Series:
+    """Conviction of a signal in [0, 1]; 0 on NEUTRAL rows.
+
+    ``abs(vote_score)`` would be constant on signal rows: with three +-1 votes and the
+    default threshold, every signal scores 2/3 (a contrarian RSI rarely agrees). Here each
+    vote counts with its magnitude (:func:`vote_magnitudes`), for the signal's side and
+    against it: ``sum(w * vote * side * magnitude) / sum(w)``, floored at 0. The direction
+    itself is still decided by the +-1 votes alone, so signals do not change.
+    """
+    weights = {
+        "vote_ema": settings.ema_vote_weight,
+        "vote_rsi": settings.rsi_vote_weight,
+        "vote_macd": settings.macd_vote_weight,
+    }
+    magnitude = vote_magnitudes(df, settings)
+    side = direction.astype(np.float64)
+    total = sum(frame[col] * side * magnitude[col] * w for col, w in weights.items())
+    strength = (total / sum(weights.values())).clip(lower=0.0)
+    return strength.where(direction != Direction.NEUTRAL.value, 0.0).astype(np.float64)
+
+
 def primary_signal(
     df: pd.DataFrame, settings: SignalSettings, *, trend_4h: pd.Series | None = None
 ) -> pd.DataFrame:
@@ -125,14 +176,14 @@ def primary_signal(
     ``df`` carries the columns of :data:`SIGNAL_INPUTS`. ``trend_4h`` (+1/-1/0 per row,
     already aligned to ``df`` without lookahead) vetoes disagreeing directions when
     ``settings.use_4h_confirmation`` is on; it is ignored otherwise.
-    ``primary_strength`` is ``abs(vote_score)`` on signal rows and 0.0 elsewhere.
+    ``primary_strength`` is :func:`signal_strength`: 0.0 on NEUTRAL rows.
     """
     frame = votes(df, settings)
     direction = direction_from_score(frame["vote_score"], settings)
     if trend_4h is not None and settings.use_4h_confirmation:
         direction = confirm_with_trend(direction, trend_4h)
     frame["primary_direction"] = direction
-    frame["primary_strength"] = frame["vote_score"].abs().where(direction != 0, 0.0)
+    frame["primary_strength"] = signal_strength(df, frame, direction, settings)
     frame["primary_long"] = direction == Direction.LONG.value
     frame["primary_short"] = direction == Direction.SHORT.value
     return frame
