@@ -30,7 +30,7 @@ STAKE_AMOUNT = 100.0
 # A 1.5 % drop stays inside the 2 % stop-loss, so only the kill switch closes the trade.
 # One small position barely moves a 10 000 USDT account: the strategy sizes a forced entry
 # at about 30 USDT (2x), so the drop costs about 0.0001 of equity and the fees about
-# 0.00001; the limit sits between the two (as in tests/test_dryrun_killswitch.py).
+# 0.00001; the limit sits between the two (as in tests/ops/test_dryrun_killswitch.py).
 CRASH_FACTOR = 0.985
 KILL_SWITCH_LIMITS = {"max_drawdown_ratio": 0.00005, "low_confidence_enabled": False}
 CCXT_TIMEOUT_MS = 3000  # so that a hung request is a timeout in seconds, not in 10 s
