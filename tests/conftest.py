@@ -2,6 +2,7 @@
 offline freqtrade runs in a throw-away user directory."""
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,10 @@ def load_strategy(
     strategy.dp = DataProvider(config, exchange)
     strategy.ft_bot_start()  # freqtrade calls it before any callback
     return strategy
+
+
+@pytest.fixture
+def no_freqtrade_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``FREQTRADE__*`` variables from the developer's shell reach the config checks."""
+    for key in [k for k in os.environ if k.startswith("FREQTRADE__")]:
+        monkeypatch.delenv(key)

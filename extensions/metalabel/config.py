@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, get_type_hints
+
+from metalabel.config_fields import ConfigError, build, coerce, reference_rows
+from metalabel.config_fields import number_in as _num
+from metalabel.config_fields import one_of as _choice
 
 CONFIG_BLOCK = "metalabel"
 
@@ -42,10 +45,6 @@ def liquidation_move_ratio(leverage: float) -> float:
     return 1.0 / leverage - MAINTENANCE_MARGIN_RATIO
 
 
-class ConfigError(ValueError):
-    """A ``metalabel`` setting is malformed; the message names the key and what is allowed."""
-
-
 class StrategyMode(StrEnum):
     """Which gates decide an entry; the non-model modes are the evaluation's baselines."""
 
@@ -60,15 +59,6 @@ class Calibration(StrEnum):
     NONE = "none"
     ISOTONIC = "isotonic"
     SIGMOID = "sigmoid"
-
-
-def _num(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> dict[str, Any]:
-    """Field metadata: a number allowed in [lo, hi] (an open end excludes the bound)."""
-    return {"range": (lo, hi, lo_open, hi_open)}
-
-
-def _choice(enum: type[Enum]) -> dict[str, Any]:
-    return {"choices": enum}
 
 
 @dataclass(frozen=True)
@@ -361,83 +351,6 @@ class MetalabelConfig:
                     )
 
 
-T = TypeVar("T")
-
-
-def _describe_range(rng: tuple[float, float, bool, bool]) -> str:
-    lo, hi, lo_open, hi_open = rng
-    return f"{'(' if lo_open else '['}{_plain(lo)}, {_plain(hi)}{')' if hi_open else ']'}"
-
-
-def _plain(number: float) -> str:
-    """1000000 rather than 1e+06, 0.02 rather than 0.020000."""
-    return str(int(number)) if float(number).is_integer() else repr(float(number))
-
-
-def _coerce(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> Any:
-    """Check one scalar against its declared type and range; return the typed value."""
-    if "choices" in meta:
-        enum: type[Enum] = meta["choices"]
-        allowed = [str(member.value) for member in enum]
-        if isinstance(value, enum):
-            return value
-        if not isinstance(value, str) or value not in allowed:
-            raise ConfigError(f"{key}: must be one of {allowed}, got {value!r}")
-        return enum(value)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: must be true or false, got {value!r}")
-        return value
-    if kind is int:
-        # JSON has no int/float split for 3.0; accept integral floats, reject bools.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: must be a whole number, got {value!r}")
-        if isinstance(value, float) and not value.is_integer():
-            raise ConfigError(f"{key}: must be a whole number, got {value!r}")
-        value = int(value)
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: must be a number, got {value!r}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
-    if "range" in meta:
-        lo, hi, lo_open, hi_open = meta["range"]
-        below = value <= lo if lo_open else value < lo
-        above = value >= hi if hi_open else value > hi
-        if below or above:
-            raise ConfigError(f"{key}: must be in {_describe_range(meta['range'])}, got {value!r}")
-    return value
-
-
-def _build(cls: type[T], raw: Any, prefix: str) -> T:
-    """Build a settings dataclass from a JSON mapping, rejecting unknown keys."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix}: must be an object, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{prefix}.{unknown[0]}: unknown setting; allowed keys are {sorted(fields)}"
-        )
-    hints = get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name, value in raw.items():
-        kind = hints[name]
-        key = f"{prefix}.{name}"
-        if dataclasses.is_dataclass(kind):
-            kwargs[name] = _build(kind, value, key)  # type: ignore[arg-type]
-        else:
-            kwargs[name] = _coerce(key, value, kind, fields[name].metadata)
-    settings = cls(**kwargs)
-    validate = getattr(settings, "validate", None)
-    if validate is not None:
-        validate()
-    return settings
-
-
 def checked_setting(section: str, name: str, value: Any) -> Any:
     """``value`` for ``metalabel.<section>.<name>``, type- and range-checked like the block.
 
@@ -460,7 +373,7 @@ def checked_setting(section: str, name: str, value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
         value = value.item()  # a numpy scalar from hyperopt
     kind, metadata = fields[name]
-    return _coerce(key, value, kind, metadata)
+    return coerce(key, value, kind, metadata)
 
 
 @functools.cache
@@ -487,45 +400,35 @@ def load_config(freqtrade_config: Mapping[str, Any]) -> MetalabelConfig:
     ...
     metalabel.config.ConfigError: metalabel.risk.leverage: must be in [1, 3], got 5.0
     """
-    return _build(MetalabelConfig, freqtrade_config.get(CONFIG_BLOCK), CONFIG_BLOCK)
+    return build(MetalabelConfig, freqtrade_config.get(CONFIG_BLOCK), CONFIG_BLOCK)
 
 
 def settings_reference() -> list[tuple[str, str, str, str]]:
     """Every setting as (key, type, default, allowed) rows, for the README and the CLI."""
-    rows: list[tuple[str, str, str, str]] = []
+    return reference_rows(MetalabelConfig, CONFIG_BLOCK)
 
-    def walk(cls: type[Any], prefix: str) -> None:
-        hints = get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            kind = hints[f.name]
-            key = f"{prefix}.{f.name}"
-            if dataclasses.is_dataclass(kind):
-                walk(kind, key)  # type: ignore[arg-type]
-                continue
-            default = f.default
-            if isinstance(default, Enum):
-                default = default.value
-            if "choices" in f.metadata:
-                allowed = " / ".join(str(m.value) for m in f.metadata["choices"])
-                type_name = "string"
-            elif "range" in f.metadata:
-                allowed = _describe_range(f.metadata["range"])
-                type_name = kind.__name__
-            else:
-                allowed = "true / false" if kind is bool else ""
-                type_name = kind.__name__
-            rows.append(
-                (
-                    key,
-                    type_name,
-                    repr(default)
-                    if isinstance(default, str)
-                    else str(default).lower()
-                    if isinstance(default, bool)
-                    else str(default),
-                    allowed,
-                )
-            )
 
-    walk(MetalabelConfig, CONFIG_BLOCK)
-    return rows
+__all__ = [
+    "CONFIG_BLOCK",
+    "LEVERAGE_HARD_CAP",
+    "MAINTENANCE_MARGIN_RATIO",
+    "MAX_TOTAL_EXPOSURE_RATIO",
+    "Calibration",
+    "ConfigError",
+    "CostSettings",
+    "ExitSettings",
+    "GuardSettings",
+    "KillSwitchSettings",
+    "LifecycleSettings",
+    "MetalabelConfig",
+    "ModelSettings",
+    "OperationsSettings",
+    "RegimeSettings",
+    "RiskSettings",
+    "SignalSettings",
+    "StrategyMode",
+    "checked_setting",
+    "liquidation_move_ratio",
+    "load_config",
+    "settings_reference",
+]

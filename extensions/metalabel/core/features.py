@@ -2,7 +2,7 @@
 
 The value on row ``i`` depends on rows ``0..i`` alone: TA-Lib's indicators are recursive
 or trailing, pandas windows are trailing (never centred), nothing is shifted backwards
-and nothing is normalised over the whole series. ``tests/test_no_lookahead.py`` checks
+and nothing is normalised over the whole series. ``tests/core/test_no_lookahead.py`` checks
 this by recomputing on many prefixes of real data.
 
 Bad candles are taken out before the indicators run and get NaN features (see

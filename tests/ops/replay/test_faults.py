@@ -9,7 +9,7 @@ import requests
 from metalabel.ops.replay import ReplayServer
 from metalabel.ops.replay.data import Candles
 from metalabel.ops.replay.faults import Faults, RequestFault
-from tests.replay.conftest import BUNDLE_DIR
+from tests.ops.replay.conftest import BUNDLE_DIR
 
 
 def test_price_shock_scales_prices_from_its_start_only() -> None:

@@ -13,7 +13,7 @@ import requests
 
 from metalabel.ops.replay import ReplayServer
 
-BUNDLE_DIR = Path(__file__).resolve().parents[2] / "user_data" / "data" / "bybit" / "futures"
+BUNDLE_DIR = Path(__file__).resolve().parents[3] / "user_data" / "data" / "bybit" / "futures"
 HOUR_MS = 3_600_000
 
 

@@ -1,4 +1,4 @@
-"""Start-up checks beyond the refusal table (tests/test_validation.py): which run modes
+"""Start-up checks beyond the refusal table (tests/ops/test_validation.py): which run modes
 need what, the strategy's own values freqtrade copies back, and the environment."""
 
 import copy

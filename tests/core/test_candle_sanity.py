@@ -28,7 +28,7 @@ from metalabel.core.features import (
 from metalabel.core.regime import Regime, classify_regime
 from metalabel.core.signals import primary_signal
 
-DATA = Path(__file__).resolve().parents[1] / "user_data" / "data" / "bybit" / "futures"
+DATA = Path(__file__).resolve().parents[2] / "user_data" / "data" / "bybit" / "futures"
 SIGNAL, REGIME = SignalSettings(use_4h_confirmation=False), RegimeSettings()
 PRICE_FEATURES = [c for c in FEATURE_COLUMNS if c not in ("hour", "weekday")]
 START, ROWS = 4000, 400  # 2024-05-06 .. 2024-05-23, BTC near 62-71k

@@ -84,7 +84,7 @@ BIASED_STRATEGY = textwrap.dedent(
 
 @pytest.mark.slow
 def test_analysis_catches_a_strategy_that_reads_the_future(tmp_path: Path) -> None:
-    strategies = Path(__file__).resolve().parents[1] / "user_data" / "strategies"
+    strategies = Path(__file__).resolve().parents[2] / "user_data" / "strategies"
     folder = tmp_path / "strategies"
     folder.mkdir()
     (folder / "PeekingStrategy.py").write_text(BIASED_STRATEGY.format(strategies=str(strategies)))

@@ -127,7 +127,7 @@ def _installed_package(tmp_path: Path) -> Path:
     """This tree built as a wheel and unpacked outside the repo: a normal install,
     as the Dockerfile does it (not editable), so nothing can point back into the repo."""
     source = tmp_path / "source"  # a copy: building in the repo would leave build/ there
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     for name in ("pyproject.toml", "README.md"):
         source.mkdir(exist_ok=True)
         shutil.copy(repo / name, source / name)

@@ -24,7 +24,7 @@ from metalabel.core.features import add_features, add_funding_features
 from metalabel.core.regime import classify_regime
 from metalabel.core.signals import primary_signal, trend_direction
 
-DATA = Path(__file__).resolve().parents[1] / "user_data" / "data" / "bybit" / "futures"
+DATA = Path(__file__).resolve().parents[2] / "user_data" / "data" / "bybit" / "futures"
 START, ROWS = 4000, 1500  # a stretch with all four regimes, incl. two volatility bursts
 SIGNAL, REGIME = SignalSettings(), RegimeSettings()
 OHLCV = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
