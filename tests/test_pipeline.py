@@ -96,3 +96,29 @@ def test_without_funding_or_4h_candles_the_rows_still_come() -> None:
     # the 4h trend only ever vetoes signals
     assert 0 < len(confirmed) < len(unconfirmed)
     assert set(confirmed["date"]) <= set(unconfirmed["date"])
+
+
+def test_hours_without_detail_give_no_labels_and_are_named(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hole in the 15m candles: the signals whose trade would cross it get no label
+    (never a label computed from 1h bars), and the log names the pair and the hours."""
+    bundle = load_bundle(BUNDLED_DATA, "BTC/USDT:USDT")
+    candles = _slice(bundle.candles_1h, "2024-03-01", "2024-05-01")
+    full = labelled_events(replace(bundle, candles_1h=candles), MetalabelConfig())
+    hole = (bundle.detail["date"] >= "2024-04-10") & (bundle.detail["date"] < "2024-04-11")
+    with caplog.at_level("WARNING"):
+        holed = labelled_events(
+            replace(bundle, candles_1h=candles, detail=bundle.detail[~hole]), MetalabelConfig()
+        )
+    assert (
+        "BTC/USDT:USDT: 24 of" in caplog.text
+        and "2024-04-10 00:00..2024-04-10 23:00" in caplog.text
+    )
+    lost = set(full["date"]) - set(holed["date"])
+    assert lost and all(
+        pd.Timestamp("2024-04-08", tz="UTC") <= d < pd.Timestamp("2024-04-11", tz="UTC")
+        for d in lost
+    )
+    kept = full[~full["date"].isin(lost)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, holed)

@@ -246,6 +246,7 @@ class MetaLabelStrategy(IStrategy):
             self._funding(pair),
             self._candles(pair, self.timeframe, CandleType.MARK),
             self.settings,
+            pair=pair,
         )
         self.freqai.class_names = list(CLASS_NAMES)
         return dataframe

@@ -33,6 +33,7 @@ from freqtrade.enums import CandleType
 from freqtrade.strategy import merge_informative_pair
 
 from metalabel.config import MetalabelConfig
+from metalabel.core.candles import detail_coverage
 from metalabel.core.features import add_features, add_funding_features
 from metalabel.core.labels import detail_path, triple_barrier_labels
 from metalabel.core.regime import classify_regime
@@ -190,6 +191,8 @@ def with_labels(
     funding: pd.DataFrame | None,
     mark: pd.DataFrame | None,
     settings: MetalabelConfig,
+    *,
+    pair: str = "",
 ) -> pd.DataFrame:
     """Label every admitted signal row (reads the future; NaN elsewhere).
 
@@ -201,8 +204,13 @@ def with_labels(
     """
     events = frame["primary_direction"].where(admitted(frame), 0)
     if detail is None or detail.empty:
-        logger.warning("no %s candles: no labels", DETAIL_TIMEFRAME)
+        logger.warning("%s: no %s candles, so no labels", pair or "pair", DETAIL_TIMEFRAME)
         detail = pd.DataFrame(columns=["date", "open", "high", "low"])
+    else:
+        end = frame["date"].iloc[-1] + pd.Timedelta(hours=1)
+        coverage = detail_coverage(pair, detail, frame["date"].iloc[0], end, hours=frame["date"])
+        if not coverage.complete:  # their signals get no label (counted by the labeller)
+            logger.warning("%s", coverage.describe())
     path = detail_path(
         frame,
         detail,
@@ -238,7 +246,7 @@ def labelled_events(bundle: CandleBundle, settings: MetalabelConfig) -> pd.DataF
     """
     b = bundle
     frame = model_frame(b.candles_1h, b.candles_4h, b.funding, settings)
-    frame = with_labels(frame, b.detail, b.funding, b.mark, settings)
+    frame = with_labels(frame, b.detail, b.funding, b.mark, settings, pair=b.pair)
     inputs = [c for c in frame.columns if c.startswith("%")]
     finite = np.isfinite(frame[inputs].to_numpy(dtype=np.float64)).all(axis=1)
     keep = frame[TARGET_COLUMN].notna().to_numpy() & finite
