@@ -91,9 +91,11 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     """Optuna over the meta-model's XGBoost parameters and threshold; optionally write them."""
     from metalabel.evaluation.tuning import DEFAULT_PAIRS, config_with_result, tune
 
+    from freqtrade.configuration.load_config import load_config_file
+
     path = Path(args.config)
     check_config_file(path)
-    raw = json.loads(path.read_text())
+    raw = load_config_file(str(path))  # freqtrade's reader: JSON with // comments
     settings = load_config(raw)
     freqai = raw.get("freqai", {})
     split = freqai.get("data_split_parameters", {})
@@ -124,6 +126,11 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     print(f"best, trades per fold: {' '.join(map(str, result.fold_trades))}")
     if not args.write:
         return 0
+    try:
+        json.loads(path.read_text())
+    except json.JSONDecodeError:
+        print(f"{path} not written: it has comments or other non-JSON text a rewrite would lose")
+        return 1
     updated, changed = config_with_result(raw, result)
     try:
         load_config(updated)
