@@ -19,7 +19,6 @@ import pandas as pd
 from metalabel.evaluation import metrics
 from metalabel.evaluation.bootstrap import Interval
 from metalabel.evaluation.metrics import Metric, PeriodMetrics
-from metalabel.evaluation.skill import SKILL_ALPHA, ChanceTest
 from metalabel.evaluation.report.analysis import (
     STRESS_FEE_MULTIPLIER,
     STRESS_SLIPPAGE_MULTIPLIER,
@@ -38,6 +37,7 @@ from metalabel.evaluation.report.loading import (
     BacktestRun,
     file_sha256,
 )
+from metalabel.evaluation.skill import SKILL_ALPHA, ChanceTest
 
 SCHEMA_VERSION = 1
 
