@@ -214,8 +214,8 @@ def test_html_is_self_contained(built: tuple[dict[str, Any], Path]) -> None:
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
     assert "<script" not in page and "<link" not in page
-    # equity, drawdown, folds, histogram, calibration
-    assert page.count('src="data:image/png;base64,') == 5
+    # equity, drawdown, folds, histogram, calibration, skill reliability
+    assert page.count('src="data:image/png;base64,') == 6
     assert "Sharpe of meta minus Sharpe of primary" in page
 
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from metalabel.evaluation.report.loading import PREDICTIONS_DIR
 from metalabel.ops.replay import ReplayServer
 from metalabel.ops.replay.clock import Clock, HistoricalClock
 
@@ -142,7 +143,7 @@ def run_backtest(
         "--breakdown",
         "month",
     ]
-    return run_freqtrade(
+    result = run_freqtrade(
         "backtesting",
         args,
         configs=configs,
@@ -151,6 +152,12 @@ def run_backtest(
         data_dir=data_dir,
         capture=capture,
     )
+    # FreqAI's out-of-sample predictions, one feather per window (the next run clears
+    # the model folder): beside the results, for the report's skill section.
+    predictions = model_dir / PREDICTIONS_DIR
+    if predictions.is_dir():
+        shutil.copytree(predictions, results_dir / PREDICTIONS_DIR, dirs_exist_ok=True)
+    return result
 
 
 # The product and its baselines: same data, same costs, same period (DESIGN.md).

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from metalabel.core.regime import Regime
-from metalabel.evaluation import bootstrap, metrics
+from metalabel.evaluation import bootstrap, metrics, skill
 from metalabel.evaluation.bootstrap import Interval
 from metalabel.evaluation.folds import FOLD_DAYS, Fold
 from metalabel.evaluation.metrics import Metric, PeriodMetrics
 from metalabel.evaluation.report.joins import signal_candle_values
-from metalabel.evaluation.report.loading import BUY_HOLD, BacktestRun
+from metalabel.evaluation.report.loading import BUY_HOLD, BacktestRun, SkillInputs
 
 CALIBRATION_BINS = 4
 STRESS_FEE_MULTIPLIER = 2.0
@@ -85,6 +85,8 @@ class ReportSettings:
     mc_resamples: int = bootstrap.DEFAULT_RESAMPLES
     mc_percentile: float = bootstrap.DRAWDOWN_PERCENTILE
     calibration_bins: int = CALIBRATION_BINS
+    chance_resamples: int = skill.CHANCE_RESAMPLES
+    reliability_bins: int = skill.RELIABILITY_BINS
 
 
 def _rng(seed: int, *purpose: str) -> np.random.Generator:
@@ -295,3 +297,186 @@ def calibration_edges(threshold: float, bins: int) -> np.ndarray:
     """Equal-width bins over ``[threshold, 1]``: a meta trade needs confidence > threshold."""
     edges: np.ndarray = np.linspace(threshold, 1.0, bins + 1)
     return edges
+
+
+@dataclass(frozen=True)
+class FoldSkill:
+    """One walk-forward window's out-of-sample signals and their AUC."""
+
+    start: pd.Timestamp
+    signals: int
+    positives: int
+    auc: Metric
+
+
+@dataclass(frozen=True)
+class SkillAnalysis:
+    """The meta-model's out-of-sample skill (see :mod:`metalabel.evaluation.skill`)."""
+
+    reason: str | None  # why the prediction-based figures are missing, else None
+    threshold: float
+    signals: int
+    positives: int
+    excluded_do_predict: int
+    unpredicted: int
+    probability: np.ndarray
+    positive: np.ndarray
+    auc: Metric
+    auc_ci: Interval
+    folds: list[FoldSkill]
+    brier: Metric
+    base_rate_brier: Metric  # each window's training base rate as the forecast
+    oos_base_rate_brier: Metric  # hindsight: the out-of-sample base rate
+    calibration: skill.CalibrationFit
+    bins: list[skill.ReliabilityBin]
+    chance_events: skill.ChanceTest
+    chance_trades: skill.ChanceTest
+    beats_chance: bool | None
+    verdict: str
+
+
+def training_base_rates(
+    signals: pd.DataFrame, events: pd.DataFrame, *, train_days: int, purge: pd.Timedelta
+) -> np.ndarray:
+    """Per signal, the share of "take" among its pair's events in its window's training
+    range ``[window_start - train_days, window_start - purge)`` (the label horizon is
+    purged from training, as the model plugin does). NaN where that range has no event.
+    """
+    rates = np.full(len(signals), np.nan)
+    wins = events["label"].eq("take")
+    for (pair, start), rows in signals.groupby(["pair", "window_start"]).indices.items():
+        mask = (
+            (events["pair"] == pair)
+            & (events["date"] >= start - pd.Timedelta(days=train_days))
+            & (events["date"] < start - purge)
+        )
+        if mask.any():
+            rates[rows] = float(wins[mask].mean())
+    return rates
+
+
+def analyse_skill(
+    inputs: SkillInputs,
+    meta: BacktestRun,
+    primary_regime: BacktestRun,
+    settings: ReportSettings,
+) -> SkillAnalysis:
+    """Out-of-sample AUC, Brier, calibration and the chance tests of the meta-model.
+
+    The population is every admitted, labelled signal candle a window's model predicted
+    with ``do_predict == 1``; the model "takes" a signal when its probability exceeds
+    the confidence threshold, as the strategy's gate does.
+    """
+    threshold = meta.settings.model.confidence_threshold
+    chance_trades = skill.chance_test(
+        meta.trades["profit_ratio"].to_numpy(dtype=np.float64),
+        primary_regime.trades["profit_ratio"].to_numpy(dtype=np.float64),
+        rng=_rng(settings.seed, "skill", "chance-trades"),
+        resamples=settings.chance_resamples,
+    )
+    frame = inputs.signals
+    if inputs.reason is not None or frame is None or inputs.events is None:
+        return _no_skill(inputs.reason or "no predictions", threshold, chance_trades, settings)
+    usable = frame["do_predict"].to_numpy() == 1
+    excluded = int((~usable).sum())
+    frame = frame.loc[usable].reset_index(drop=True)
+    if frame.empty:
+        return _no_skill(
+            "no signal has do_predict == 1", threshold, chance_trades, settings, excluded
+        )
+    p = frame["take"].to_numpy(dtype=np.float64)
+    y = frame["label"].eq("take").to_numpy()
+    days = frame["date"].dt.floor("D").to_numpy()
+    purge = (meta.settings.exits.max_holding_candles + 1) * pd.Timedelta(meta.timeframe)
+    base = training_base_rates(frame, inputs.events, train_days=inputs.train_days, purge=purge)
+    known_base = ~np.isnan(base)
+    folds = [
+        FoldSkill(
+            start=pd.Timestamp(start),
+            signals=len(rows),
+            positives=int(y[rows].sum()),
+            auc=skill.auc(p[rows], y[rows]),
+        )
+        for start, rows in frame.groupby("window_start").indices.items()
+    ]
+    net = frame["net_return"].to_numpy(dtype=np.float64)
+    chance_events = skill.chance_test(
+        net[p > threshold],
+        net,
+        rng=_rng(settings.seed, "skill", "chance-events"),
+        resamples=settings.chance_resamples,
+    )
+    auc_ci = skill.day_block_bootstrap_auc(
+        p,
+        y,
+        days,
+        rng=_rng(settings.seed, "skill", "auc"),
+        resamples=settings.bootstrap_resamples,
+        confidence=settings.confidence,
+    )
+    beats, verdict = skill.skill_verdict(auc_ci, chance_events.p_mean_net_return)
+    return SkillAnalysis(
+        reason=None,
+        threshold=threshold,
+        signals=len(frame),
+        positives=int(y.sum()),
+        excluded_do_predict=excluded,
+        unpredicted=inputs.unpredicted,
+        probability=p,
+        positive=y.astype(np.float64),
+        auc=skill.auc(p, y),
+        auc_ci=auc_ci,
+        folds=folds,
+        brier=skill.brier_score(p, y),
+        base_rate_brier=(
+            skill.brier_score(base[known_base], y[known_base])
+            if known_base.all()
+            else Metric.undefined(
+                f"{int((~known_base).sum())} signals have no labelled event in their "
+                "training window"
+            )
+        ),
+        oos_base_rate_brier=skill.brier_score(np.full(y.size, y.mean()), y),
+        calibration=skill.calibration_fit(p, y),
+        bins=skill.reliability_bins(p, y, bins=settings.reliability_bins),
+        chance_events=chance_events,
+        chance_trades=chance_trades,
+        beats_chance=beats,
+        verdict=verdict,
+    )
+
+
+def _no_skill(
+    reason: str,
+    threshold: float,
+    chance_trades: skill.ChanceTest,
+    settings: ReportSettings,
+    excluded: int = 0,
+) -> SkillAnalysis:
+    none = Metric.undefined(reason)
+    empty = np.zeros(0)
+    return SkillAnalysis(
+        reason=reason,
+        threshold=threshold,
+        signals=0,
+        positives=0,
+        excluded_do_predict=excluded,
+        unpredicted=0,
+        probability=empty,
+        positive=empty,
+        auc=none,
+        auc_ci=Interval.undefined(reason),
+        folds=[],
+        brier=none,
+        base_rate_brier=none,
+        oos_base_rate_brier=none,
+        calibration=skill.CalibrationFit(none, none),
+        bins=[
+            skill.ReliabilityBin(b.lo, b.hi, 0, none, none)
+            for b in skill.reliability_bins([], [], bins=settings.reliability_bins)
+        ],
+        chance_events=skill.ChanceTest(0, 0, settings.chance_resamples, *[none] * 6),
+        chance_trades=chance_trades,
+        beats_chance=None,
+        verdict=f"skill not measurable ({reason})",
+    )

@@ -18,6 +18,7 @@ from metalabel.evaluation.report.analysis import (
     ReportSettings,
     VariantAnalysis,
     analyse_buy_hold,
+    analyse_skill,
     analyse_trades,
     calibration_data,
     report_fee_ratio,
@@ -35,6 +36,7 @@ from metalabel.evaluation.report.loading import (
     lifecycle_summary,
     load_candles,
     load_run,
+    load_skill_inputs,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,9 @@ def build_report(
         settings=settings,
     )
     calibration = calibration_data(meta)
+    skill = analyse_skill(
+        load_skill_inputs(meta, candles_dir), meta, runs["primary_regime"], settings
+    )
     report = report_json(
         runs=runs,
         analyses=analyses,
@@ -111,6 +116,7 @@ def build_report(
         ],
         fee_ratio=fee_ratio,
         commit=commit,
+        skill=skill,
     )
     report["fidelity"] = fidelity_json(trade_fidelity(runs["primary_regime"], candles_dir))
     write_report(report, analyses, calibration, out_dir)

@@ -61,7 +61,32 @@ def headline(report: Mapping[str, Any]) -> str:
             f"; not compared: {_classes(fidelity['excluded'])}; disagreements: "
             f"{_classes(fidelity['disagreements'])}"
         )
+    if "skill" in report:
+        rows.append(skill_line(report["skill"]))
     return "\n".join(rows)
+
+
+def _num(value: Any, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def skill_line(section: Mapping[str, Any]) -> str:
+    """The skill section in one sentence whose verdict follows its figures."""
+    if not section["available"]:
+        return f"meta-model skill: {section['verdict']}"
+    chance = section["chance_test"]
+    trades = section["chance_test_trades"]
+    return (
+        f"meta-model skill: AUC {_num(section['auc'], 3)} "
+        f"{_interval(section['auc_ci95'], lambda v: _num(v, 3))} over {section['signals']} "
+        f"out-of-sample signals; Brier {_num(section['brier_score'], 4)} vs base rate "
+        f"{_num(section['base_rate_brier'], 4)} (training window); calibration slope "
+        f"{_num(section['calibration_slope'], 2)}; chance test ({chance['selected']} of "
+        f"{chance['pool']} signals taken) p = {_num(chance['p_mean_net_return'], 4)} (mean net "
+        f"return), {_num(chance['p_win_rate'], 4)} (win rate); meta trades vs random "
+        f"primary_regime trades p = {_num(trades['p_mean_net_return'], 4)} (mean), "
+        f"{_num(trades['p_win_rate'], 4)} (win rate): {section['verdict']}"
+    )
 
 
 def _classes(counts: Mapping[str, int]) -> str:

@@ -96,6 +96,8 @@ def render_html(
     }
     if report["calibration"]["available"]:
         figures["calibration"] = Markup(plots.calibration_plot(report, cal))
+    if report["skill"]["available"]:
+        figures["reliability"] = Markup(plots.reliability_plot(report))
     return render_page(report, figures)
 
 
@@ -103,7 +105,8 @@ def render_page(report: Mapping[str, Any], figures: Mapping[str, Markup]) -> str
     """The page from the report dict and ready ``<img>`` markup per plot name.
 
     ``figures`` holds ``equity``, ``drawdown``, ``folds``, ``histogram`` and, when the
-    calibration is available, ``calibration``; a missing one raises.
+    calibration is available, ``calibration``; a missing one raises. ``reliability``
+    (the skill section's plot) is shown when given.
     """
     return (
         environment()

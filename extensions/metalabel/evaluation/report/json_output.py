@@ -25,6 +25,7 @@ from metalabel.evaluation.report.analysis import (
     Calibration,
     RegimeView,
     ReportSettings,
+    SkillAnalysis,
     VariantAnalysis,
     calibration_edges,
     difference,
@@ -36,6 +37,7 @@ from metalabel.evaluation.report.loading import (
     BacktestRun,
     file_sha256,
 )
+from metalabel.evaluation.skill import SKILL_ALPHA, ChanceTest
 
 SCHEMA_VERSION = 1
 
@@ -228,6 +230,7 @@ def report_json(
     data_files: list[Path],
     fee_ratio: float,
     commit: str,
+    skill: SkillAnalysis,
 ) -> dict[str, Any]:
     """The whole report as a JSON-ready dict, ``null_reasons`` last and sorted by path."""
     nulls = NullReasons()
@@ -273,6 +276,7 @@ def report_json(
         "meta_minus_primary_sharpe": sharpe_difference_json(nulls, *sharpe_difference),
         "calibration": calibration_json(nulls, calibration, settings.calibration_bins),
         "lifecycle": lifecycle,
+        "skill": skill_json(nulls, skill),
     }
     report["null_reasons"] = dict(sorted(nulls.reasons.items()))
     return report
@@ -307,3 +311,121 @@ def report_key_paths(report: Mapping[str, Any]) -> list[str]:
 
     walk(report, "")
     return sorted(paths)
+
+
+SKILL_METHOD = {
+    "population": (
+        "admitted, labelled signal candles of the backtest period that a walk-forward "
+        "window's model predicted out of sample (do_predict == 1); label take = net "
+        "return after costs > 0, recomputed from the bundled data with the run's settings"
+    ),
+    "auc_interval": (
+        "percentile interval over a bootstrap of whole UTC days (every signal of a "
+        "drawn day together), seeded"
+    ),
+    "base_rate": (
+        "base_rate_brier forecasts each signal with the take rate of its pair's events "
+        "in its window's training range (label horizon purged): what the model could "
+        "have known; oos_base_rate_brier uses the out-of-sample rate (hindsight)"
+    ),
+    "chance_test": (
+        "chance_test: the signals the model takes (probability > threshold) against "
+        "random subsets of the same size of all predicted signals, by their label net "
+        "returns (no slots, no sizing: the model's choice alone); chance_test_trades: "
+        "the meta run's trades against random subsets of the primary_regime trades, by "
+        "profit_ratio. One-sided p = (1 + #random >= observed) / (1 + resamples)"
+    ),
+    "verdict": (
+        f"beats chance when the AUC interval lies above 0.5 and the chance test's "
+        f"p-value for mean net return is below {SKILL_ALPHA}"
+    ),
+}
+
+
+def _chance_json(
+    nulls: NullReasons, path: str, test: ChanceTest, population: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "population": population,
+        "selected": test.selected,
+        "pool": test.pool,
+        "take_rate": nulls.value(
+            f"{path}.take_rate",
+            Metric.of(test.selected / test.pool) if test.pool else Metric.undefined("empty pool"),
+        ),
+        "resamples": test.resamples,
+    }
+    for name in (
+        "mean_net_return", "win_rate", "random_mean_net_return", "random_win_rate",
+        "p_mean_net_return", "p_win_rate",
+    ):  # fmt: skip
+        out[name] = nulls.value(f"{path}.{name}", getattr(test, name))
+    return out
+
+
+def skill_json(nulls: NullReasons, analysis: SkillAnalysis) -> dict[str, Any]:
+    """The ``skill`` section: the meta-model's out-of-sample skill (stable keys)."""
+    a = analysis
+    if a.beats_chance is None:
+        nulls.reasons["skill.beats_chance"] = a.verdict
+    if a.reason is None:
+        nulls.reasons["skill.reason"] = "nothing is missing: the section is available"
+    return {
+        "available": a.reason is None,
+        "reason": a.reason,
+        "variant": "meta",
+        "confidence_threshold": a.threshold,
+        "method": dict(SKILL_METHOD),
+        "signals": a.signals,
+        "positives": a.positives,
+        "positive_rate": nulls.value(
+            "skill.positive_rate",
+            Metric.of(a.positives / a.signals) if a.signals else Metric.undefined("no signals"),
+        ),
+        "excluded_do_predict": a.excluded_do_predict,
+        "unpredicted": a.unpredicted,
+        "auc": nulls.value("skill.auc", a.auc),
+        "auc_ci95": nulls.interval("skill.auc_ci95", a.auc_ci),
+        "folds": [
+            {
+                "index": i,
+                "start": iso(fold.start),
+                "signals": fold.signals,
+                "positives": fold.positives,
+                "auc": nulls.value(f"skill.folds[{i}].auc", fold.auc),
+            }
+            for i, fold in enumerate(a.folds)
+        ],
+        "brier_score": nulls.value("skill.brier_score", a.brier),
+        "base_rate_brier": nulls.value("skill.base_rate_brier", a.base_rate_brier),
+        "oos_base_rate_brier": nulls.value("skill.oos_base_rate_brier", a.oos_base_rate_brier),
+        "calibration_slope": nulls.value("skill.calibration_slope", a.calibration.slope),
+        "calibration_intercept": nulls.value(
+            "skill.calibration_intercept", a.calibration.intercept
+        ),
+        "reliability_bins": [
+            {
+                "lo": b.lo,
+                "hi": b.hi,
+                "signals": b.signals,
+                "mean_probability": nulls.value(
+                    f"skill.reliability_bins[{i}].mean_probability", b.mean_probability
+                ),
+                "observed_rate": nulls.value(
+                    f"skill.reliability_bins[{i}].observed_rate", b.observed_rate
+                ),
+            }
+            for i, b in enumerate(a.bins)
+        ],
+        "chance_test": _chance_json(
+            nulls, "skill.chance_test", a.chance_events, "predicted signals, label net return"
+        ),
+        "chance_test_trades": _chance_json(
+            nulls,
+            "skill.chance_test_trades",
+            a.chance_trades,
+            "meta trades vs primary_regime trades, profit_ratio",
+        ),
+        "beats_chance": a.beats_chance,
+        "verdict": a.verdict,
+    }

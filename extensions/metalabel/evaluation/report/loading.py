@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from freqtrade.exchange import timeframe_to_seconds
 from freqtrade.misc import pair_to_filename
 
 from metalabel.config import ConfigError, MetalabelConfig, load_config
+from metalabel.core.pipeline import labelled_events, load_bundle
+from metalabel.model.classifier import TAKE
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,15 @@ _TRADE_COLUMNS = {
     "is_short": "bool",
     "enter_tag": "str",
 }
+
+
+# FreqAI keeps each backtest window's predictions in the model folder as
+# ``backtesting_predictions/cb_<coin>_<window start, unix s>_prediction.feather``
+# (``FreqaiDataKitchen.save_backtesting_prediction``); the runner copies the folder
+# beside the meta run's results.
+PREDICTIONS_DIR = "backtesting_predictions"
+_UTC_NS = "datetime64[ns, UTC]"
+_PREDICTION_FILE = re.compile(r"cb_(?P<coin>[a-z0-9]+)_(?P<start>\d+)_prediction\.feather")
 
 
 class ReportInputError(ValueError):
@@ -296,3 +308,100 @@ def lifecycle_summary(log_path: Path | None) -> dict[str, Any]:
         "refusals": sum(p["refusals"] for p in by_pair.values()),
         "by_pair": by_pair,
     }
+
+
+@dataclass(frozen=True)
+class SkillInputs:
+    """The meta run's out-of-sample predictions joined with the labels of their candles.
+
+    ``signals``: one row per admitted, labelled signal candle that a window's model
+    predicted -- ``pair``, ``date``, ``window_start``, ``take`` (the probability),
+    ``do_predict``, ``label`` ("take"/"skip"), ``net_return``. ``events``: every labelled
+    event of the bundled data (``pair``, ``date``, ``label``), for the base rate each
+    window's model was trained on. ``reason`` says why there are none.
+    """
+
+    signals: pd.DataFrame | None
+    events: pd.DataFrame | None
+    train_days: int
+    unpredicted: int  # labelled events inside the predicted period without a prediction
+    reason: str | None
+
+
+def load_predictions(directory: Path, pairs: Sequence[str]) -> pd.DataFrame:
+    """Every window's predictions in ``directory`` (FreqAI's feather files), one frame.
+
+    Raises :class:`ReportInputError` when the folder is missing or empty, or a file
+    names a coin none of ``pairs`` trades.
+    """
+    if not directory.is_dir():
+        raise ReportInputError(f"no out-of-sample predictions: {directory} does not exist")
+    by_coin = {pair.split("/")[0].lower(): pair for pair in pairs}
+    parts = []
+    for path in sorted(directory.glob("*_prediction.feather")):
+        match = _PREDICTION_FILE.fullmatch(path.name)
+        if match is None or match["coin"] not in by_coin:
+            raise ReportInputError(f"{path} is not a prediction file of the pairs {list(pairs)}")
+        frame = pd.read_feather(path)
+        missing = sorted({"date", TAKE, "do_predict"} - set(frame.columns))
+        if missing:
+            raise ReportInputError(f"{path} lacks the columns {missing}")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "pair": by_coin[match["coin"]],
+                    "date": pd.to_datetime(frame["date"], utc=True).astype(_UTC_NS),
+                    "window_start": pd.Timestamp(int(match["start"]), unit="s", tz="UTC"),
+                    "take": frame[TAKE].astype("float64"),
+                    "do_predict": frame["do_predict"].astype("int64"),
+                }
+            )
+        )
+    if not parts:
+        raise ReportInputError(f"no out-of-sample predictions: {directory} holds no feather file")
+    return pd.concat(parts, ignore_index=True)
+
+
+def exported_train_days(source: Path) -> int | None:
+    """``freqai.train_period_days`` of the exported config, None when not exported."""
+    if source.suffix != ".zip":
+        return None
+    try:
+        raw = json.loads(load_file_from_zip(source, f"{source.stem}_config.json"))
+        return int(raw["freqai"]["train_period_days"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def load_skill_inputs(run: BacktestRun, candles_dir: Path) -> SkillInputs:
+    """The meta run's predictions (``<results>/backtesting_predictions``) and the labels
+    of the same candles, recomputed from the bundled data with the run's settings."""
+    train_days = exported_train_days(run.source)
+    try:
+        predictions = load_predictions(run.source.parent / PREDICTIONS_DIR, run.pairs)
+    except ReportInputError as err:
+        return SkillInputs(None, None, train_days or 0, 0, str(err))
+    if train_days is None:
+        return SkillInputs(None, None, 0, 0, f"{run.source} exports no freqai.train_period_days")
+    events = pd.concat(
+        [
+            labelled_events(load_bundle(candles_dir, pair), run.settings)
+            .loc[:, ["date", "label", "net_return"]]
+            .assign(pair=pair, date=lambda f: f["date"].astype(_UTC_NS))
+            for pair in run.pairs
+        ],
+        ignore_index=True,
+    )
+    signals = predictions.merge(events, on=["pair", "date"], how="inner", validate="one_to_one")
+    first = predictions.groupby("pair")["date"].min()
+    last = predictions.groupby("pair")["date"].max()
+    inside = (events["date"] >= events["pair"].map(first)) & (
+        events["date"] <= events["pair"].map(last)
+    )
+    unpredicted = int(inside.sum()) - len(signals)
+    if signals.empty:
+        return SkillInputs(
+            None, events, train_days, unpredicted, "no labelled signal was predicted"
+        )
+    signals = signals.sort_values(["date", "pair"], kind="stable").reset_index(drop=True)
+    return SkillInputs(signals, events, train_days, unpredicted, None)

@@ -128,3 +128,30 @@ def calibration_plot(report: Mapping[str, Any], cal: Calibration) -> str:
     ax.legend()
     ax.grid(alpha=0.3)
     return _png(figure)
+
+
+def reliability_plot(report: Mapping[str, Any]) -> str:
+    """Observed take rate against mean predicted probability, every out-of-sample signal."""
+    figure, axes = _figure(height=4.0)
+    ax = axes[0, 0]
+    section = report["skill"]
+    shown = [b for b in section["reliability_bins"] if b["signals"]]
+    x = [b["mean_probability"] for b in shown]
+    y = [b["observed_rate"] for b in shown]
+    n = [b["signals"] for b in shown]
+    ax.plot([0.0, 1.0], [0.0, 1.0], "--", color="grey", label="calibrated")
+    if section["positive_rate"] is not None:
+        ax.axhline(section["positive_rate"], color="black", linewidth=0.8, label="base rate")
+    ax.axvline(section["confidence_threshold"], color="red", linewidth=0.8, label="threshold")
+    largest = max(n, default=1)
+    ax.scatter(x, y, s=[20 + 300 * k / largest for k in n], color=COLOURS["meta"], label="bins")
+    for xi, yi, ni in zip(x, y, n, strict=True):
+        ax.annotate(f"n={ni}", (xi, yi), textcoords="offset points", xytext=(6, 6))
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("predicted take probability (out of sample)")
+    ax.set_ylabel("observed take rate (label net return > 0)")
+    ax.set_title("Meta-model reliability on every out-of-sample signal")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _png(figure)
