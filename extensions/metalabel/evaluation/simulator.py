@@ -170,7 +170,8 @@ def _hour_index(hour_ns: NDArray[np.int64], dates: pd.Series, pair: str) -> NDAr
     rows = np.searchsorted(hour_ns, ns)
     if np.any(rows >= len(hour_ns)) or np.any(hour_ns[np.minimum(rows, len(hour_ns) - 1)] != ns):
         raise ValueError(f"{pair}: 1h candle dates are not on the hourly grid of the market")
-    return rows.astype(np.int64)
+    index: NDArray[np.int64] = rows.astype(np.int64)
+    return index
 
 
 def entry_directions(
@@ -201,7 +202,8 @@ def entry_directions(
         exit_short = frame["primary_long"].fillna(False).to_numpy(dtype=bool)
     long = gates["long"] & ~(exit_long | gates["short"])
     short = gates["short"] & ~(exit_short | gates["long"])
-    return (long.astype(np.int8) - short.astype(np.int8)).astype(np.int8)
+    directions: NDArray[np.int8] = (long.astype(np.int8) - short.astype(np.int8)).astype(np.int8)
+    return directions
 
 
 def build_signals(
@@ -577,9 +579,9 @@ def compare_with_freqtrade(simulated: pd.DataFrame, freqtrade: pd.DataFrame) -> 
     on pair, side and open time; ``rows`` is the outer join with a ``status`` column:
     ``identical``, ``other_exit``, ``missing`` (freqtrade only), ``extra`` (ours only)."""
     ours = simulated[[*MATCH_KEYS, "close_date", "exit_reason", "trade_net_return"]]
-    theirs = freqtrade.assign(
-        trade_net_return=freqtrade["profit_ratio"] / freqtrade["leverage"]
-    )[[*MATCH_KEYS, "close_date", "exit_reason", "trade_net_return"]]
+    theirs = freqtrade.assign(trade_net_return=freqtrade["profit_ratio"] / freqtrade["leverage"])[
+        [*MATCH_KEYS, "close_date", "exit_reason", "trade_net_return"]
+    ]
     rows = theirs.merge(
         ours, on=MATCH_KEYS, how="outer", suffixes=("_ft", "_sim"), indicator=True
     ).sort_values(["open_date", "pair"], ignore_index=True)

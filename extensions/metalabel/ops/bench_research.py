@@ -14,11 +14,13 @@ then, so the work splits in two:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -26,6 +28,7 @@ from metalabel.config import MetalabelConfig, StrategyMode
 from metalabel.core import pipeline
 from metalabel.core.labels import SimulatorParams, detail_path, simulator_params, slippage_ratio
 from metalabel.evaluation import simulator
+from metalabel.evaluation.metrics import PeriodMetrics
 from metalabel.ops.bench_labels import _best_seconds, _pin_to_one_core, format_figures
 from metalabel.ops.runner import BUNDLED_DATA, MAIN_CONFIG, run_backtest
 
@@ -100,7 +103,7 @@ def run_trial(
     start: pd.Timestamp,
     end: pd.Timestamp,
     max_open_trades: int,
-) -> tuple[pd.DataFrame, simulator.PeriodMetrics]:
+) -> tuple[pd.DataFrame, PeriodMetrics]:
     """One trial: simulate, tabulate and score ``[start, end]`` (net of slippage)."""
     leverage = inputs.settings.risk.leverage
     run = simulator.simulate_portfolio(
@@ -208,11 +211,21 @@ def freqtrade_agreement(
     workdir: Path,
     data_dir: Path = BUNDLED_DATA,
     configs: Sequence[Path] = (MAIN_CONFIG,),
+    overlay: dict[str, Any] | None = None,
 ) -> simulator.Agreement:
     """Backtest ``primary_regime`` with freqtrade (risk desk out of the way, see
-    :data:`AGREEMENT_OVERLAY`), simulate the same timerange, compare trade by trade."""
+    :data:`AGREEMENT_OVERLAY`), simulate the same timerange, compare trade by trade.
+
+    ``overlay``: a config overlay both read (e.g. ``{"max_open_trades": 1}`` to make
+    the slot limit bind with two pairs)."""
     from freqtrade.data.btanalysis import load_backtest_data
 
+    workdir.mkdir(parents=True, exist_ok=True)
+    configs = list(configs)
+    if overlay:
+        extra = workdir / "overlay.json"
+        extra.write_text(json.dumps(overlay))
+        configs.append(extra)
     results = workdir / "results"
     done = run_backtest(
         timerange,
@@ -228,7 +241,9 @@ def freqtrade_agreement(
             f"freqtrade backtesting {timerange} failed ({done.returncode}): "
             + (done.stdout + done.stderr)[-2000:]
         )
-    return agreement_with(load_backtest_data(results), timerange, data_dir=data_dir, configs=configs)
+    return agreement_with(
+        load_backtest_data(results), timerange, data_dir=data_dir, configs=configs
+    )
 
 
 def agreement_with(
