@@ -98,7 +98,7 @@ def test_without_a_slot_limit_both_pairs_enter_at_the_hour() -> None:
 
 def test_a_trade_closed_on_its_entry_sub_candle_re_enters_at_the_next_one() -> None:
     # opened and stopped in the 01:00 sub-candle: never seen open, so the hour's signal
-    # enters again at 01:15 (freqtrade_detail_rules.md 1.5)
+    # enters again at 01:15
     rows, _ = trades(market(1, dips=((0, 1, 0),)), signals({(0, 0): 1}, 1), 3)
     assert rows == [
         ("A", at(1), at(1), "long", "stop_loss"),

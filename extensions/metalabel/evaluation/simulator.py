@@ -7,7 +7,7 @@ freqtrade's backtest loop (``optimize/backtesting.py::time_pair_generator``,
 label kernel's per-trade step (:data:`metalabel.core.labels.simulate_trade`), so a
 research trial scores the trades freqtrade would make, in milliseconds.
 
-Position rules replayed (``/work/notes/freqtrade_detail_rules.md`` §1 and §8):
+Position rules replayed (read from freqtrade 2026.9 and confirmed by running it):
 
 * The sub-candles of main hour ``H`` see the entry signal of the 1h candle ``H-1h``
   (freqtrade shifts signals one candle). The hours run from ``start + 1h`` to ``end``;
