@@ -380,6 +380,13 @@ def _simulate_one(
     return -1, math.nan, 0, math.nan, math.nan
 
 
+# The per-trade step: (path, entry sub-candle, is_short, tick decimals, params) ->
+# (exit sub-candle or -1, exit price, exit code, trade_net_return, funding_return).
+# Compiled; callable from other compiled code that decides the entries itself (the
+# portfolio simulator, :mod:`metalabel.evaluation.simulator`).
+simulate_trade = _simulate_one
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _simulate(
     path: DetailPath,

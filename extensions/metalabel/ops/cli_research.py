@@ -84,6 +84,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         bench_decision_latency(candles_per_pair=args.latency_candles)
     if args.what in ("walkforward", "all"):
         bench_walkforward(quick=args.quick)
+    if args.what in ("research", "all"):
+        from metalabel.ops.bench_research import bench_research
+
+        bench_research()
     return 0
 
 
@@ -178,7 +182,10 @@ def register(sub: Subparsers) -> None:
 
     bench = sub.add_parser("bench", help="benchmarks, printed as key=value lines")
     bench.add_argument(
-        "what", nargs="?", choices=["labels", "latency", "walkforward", "all"], default="all"
+        "what",
+        nargs="?",
+        choices=["labels", "latency", "walkforward", "research", "all"],
+        default="all",
     )
     bench.add_argument("--candles", type=int, default=1_000_000, help="labels: events")
     bench.add_argument(
