@@ -94,9 +94,7 @@ SPACE: dict[str, Knob] = {
     "high_volatility_atr_ratio": _f("regime", "high_volatility_atr_ratio", 1.2, 4.0, 1),
     # exits
     "stop_loss_ratio": _f("exits", "stop_loss_ratio", 0.005, 0.06, 3),
-    "reward_risk_ratio": _f(
-        "exits", "take_profit_ratio", 1.2, 6.0, 1, times="stop_loss_ratio"
-    ),
+    "reward_risk_ratio": _f("exits", "take_profit_ratio", 1.2, 6.0, 1, times="stop_loss_ratio"),
     "trailing_enabled": _b("exits", "trailing_enabled"),
     "trailing_activation_ratio": _f("exits", "trailing_activation_ratio", 0.002, 0.05, 3),
     "trailing_distance_ratio": _f("exits", "trailing_distance_ratio", 0.002, 0.04, 3),
@@ -164,7 +162,7 @@ def check_space(space: Mapping[str, Knob], base: MetalabelConfig) -> None:
     >>> check_space(with_bounds(SPACE, {"stop_loss_ratio": (0.005, 0.9)}), load_config({}))
     Traceback (most recent call last):
     ...
-    metalabel.config.ConfigError: search space parameter stop_loss_ratio: ...must be in (0, 0.5], got 0.9
+    metalabel.config.ConfigError: search space parameter stop_loss_ratio: ...(0, 0.5], got 0.9
     """
     seen: dict[str, Knob] = {}
     for name, knob in space.items():
@@ -209,7 +207,7 @@ def check_space(space: Mapping[str, Knob], base: MetalabelConfig) -> None:
 def _rounded(knob: Knob, value: float, space: Mapping[str, Knob]) -> float | int | bool:
     """A sample as its setting receives it: a product keeps both factors' decimals."""
     if knob.kind == "int":
-        return int(round(value))
+        return round(value)
     if knob.kind == "bool":
         return bool(value)
     decimals = knob.decimals + (space[knob.times].decimals if knob.times else 0)
@@ -222,7 +220,8 @@ def settings_at(
     """The candidate for sampled ``values`` (by knob name), through the config's gate.
 
     >>> from metalabel.config import load_config
-    >>> c = settings_at(load_config({}), SPACE, {"stop_loss_ratio": 0.012, "reward_risk_ratio": 2.5})
+    >>> values = {"stop_loss_ratio": 0.012, "reward_risk_ratio": 2.5}
+    >>> c = settings_at(load_config({}), SPACE, values)
     >>> c.settings.exits.take_profit_ratio, c.model_params
     (0.03, {})
     """

@@ -19,7 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import sqlalchemy.exc
@@ -113,7 +113,9 @@ def open_storage(
             )
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise StudyStorageError(f"study storage {shown_url(url)} cannot be reached: {reason}") from err
+        raise StudyStorageError(
+            f"study storage {shown_url(url)} cannot be reached: {reason}"
+        ) from err
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class StudyKey:
     name: str
     kind: str  # e.g. "research" or "study-bench": which objective's trials these are
     space_digest: str
-    direction: str = "maximize"
+    direction: Literal["maximize", "minimize"] = "maximize"
 
 
 def _refuse_mismatch(key: StudyKey, study: optuna.Study) -> None:

@@ -40,7 +40,7 @@ class WorkerError(RuntimeError):
     """A worker process did not finish cleanly."""
 
 
-class SurplusTrial(Exception):
+class SurplusTrialError(Exception):
     """This trial is beyond the study's target; it is failed unsampled."""
 
 
@@ -130,11 +130,12 @@ def work(plan: StudyPlan, factory: ObjectiveFactory, index: int) -> None:
 
     def trial_function(trial: optuna.Trial) -> float:
         failed_before = sum(
-            1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            1
+            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
             if t.number < trial.number
         )
         if trial.number - failed_before >= plan.trials:
-            raise SurplusTrial(f"the study already has {plan.trials} trials before this one")
+            raise SurplusTrialError(f"the study already has {plan.trials} trials before this one")
         return objective(suggest(trial, plan.base, plan.space))
 
     ran = 0
@@ -144,7 +145,7 @@ def work(plan: StudyPlan, factory: ObjectiveFactory, index: int) -> None:
             optuna.storages.fail_stale_trials(study)
         if _count(study, _LIVE) >= plan.trials:
             break
-        study.optimize(trial_function, n_trials=1, catch=(SurplusTrial,))
+        study.optimize(trial_function, n_trials=1, catch=(SurplusTrialError,))
         ran += 1
     logger.info("worker %d: %d trials run, study %s complete", index, ran, plan.key.name)
 
