@@ -28,6 +28,7 @@ SUBCOMMANDS = [
     "fidelity",
     "journal",
     "daily",
+    "study-bench",
 ]
 
 

@@ -18,6 +18,7 @@ from metalabel.ops import (
     cli_killswitch,
     cli_replay,
     cli_research,
+    cli_study,
 )
 from metalabel.ops.cli_common import Register
 
@@ -34,6 +35,7 @@ SUBCOMMANDS: tuple[Register, ...] = (
     cli_replay.register,  # dryrun, health, drill
     cli_fidelity.register,  # fidelity
     cli_journal.register,  # journal, daily
+    cli_study.register,  # study-bench
 )
 
 

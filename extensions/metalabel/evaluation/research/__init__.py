@@ -1,0 +1,1 @@
+"""Research studies: the search space, optuna storage and workers of `metalabel research`."""
