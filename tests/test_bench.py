@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from metalabel.model.classifier import MetaLabelModel
-from metalabel.ops import bench, cli
+from metalabel.ops import bench, bench_labels, bench_research, cli
 from metalabel.ops.bench import (
     Decision,
     LiveDecisions,
@@ -56,29 +56,35 @@ def test_format_figures(figures: dict[str, float], expected: str) -> None:
 @pytest.mark.parametrize(
     ("argv", "called"),
     [
-        (["bench"], ["labels", "latency", "walkforward"]),  # "all" is the default
-        (["bench", "all", "--quick"], ["labels", "latency", "walkforward"]),
+        (["bench"], ["labels", "latency", "walkforward", "research"]),  # "all" is the default
+        (["bench", "all", "--quick"], ["labels", "latency", "walkforward", "research"]),
         (["bench", "labels", "--candles", "1000"], ["labels"]),
         (["bench", "latency", "--latency-candles", "3"], ["latency"]),
         (["bench", "walkforward", "--quick"], ["walkforward"]),
+        (["bench", "research"], ["research"]),
     ],
 )
 def test_bench_command_runs_the_chosen_benchmarks(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], called: list[str]
 ) -> None:
     calls: dict[str, dict[str, Any]] = {}
-    for name in ("labels", "latency", "walkforward"):
-        function = {"latency": "bench_decision_latency"}.get(name, f"bench_{name}")
+    targets = {
+        "labels": (bench_labels, "bench_labels"),
+        "latency": (bench, "bench_decision_latency"),
+        "walkforward": (bench, "bench_walkforward"),
+        "research": (bench_research, "bench_research"),
+    }
+    for name, (module, function) in targets.items():
 
         def record(name: str = name, **kwargs: Any) -> dict[str, float]:
             calls[name] = kwargs
             return {}
 
-        monkeypatch.setattr(bench, function, record)
+        monkeypatch.setattr(module, function, record)
     assert cli.main(argv) == 0
     assert list(calls) == called
     if "labels" in calls:
-        assert calls["labels"] == {"n_candles": 1000 if "--candles" in argv else 1_000_000}
+        assert calls["labels"] == {"n_events": 1000 if "--candles" in argv else 1_000_000}
     if "latency" in calls:
         assert calls["latency"] == {"candles_per_pair": 3 if "--latency-candles" in argv else 250}
     if "walkforward" in calls:

@@ -93,9 +93,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_tune(args: argparse.Namespace) -> int:
     """Optuna over the meta-model's XGBoost parameters and threshold; optionally write them."""
-    from metalabel.evaluation.tuning import DEFAULT_PAIRS, config_with_result, tune
-
     from freqtrade.configuration.load_config import load_config_file
+
+    from metalabel.evaluation.tuning import DEFAULT_PAIRS, config_with_result, tune
 
     path = Path(args.config)
     check_config_file(path)
