@@ -119,6 +119,8 @@ _REASONS = {
     ExitCode.REVERSAL: str(ExitReason.REVERSAL),
 }
 _STOP, _ROI, _TRAIL, _TIME, _REVERSAL, _NO_DETAIL = 1, 2, 3, 4, 5, 6
+# 10**d for a tick of 10**-d, exact up to 1e22 (a table: pow() per trade was measurable)
+_POWERS_OF_TEN = np.array([10.0**d for d in range(23)])
 
 
 class SimulatorParams(NamedTuple):
@@ -271,7 +273,7 @@ def _may_tighten(
     return bound * (1 - abs(ratio * p.leverage / p.leverage)) > current
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _simulate_one(
     path: DetailPath, e: int, is_short: bool, tick: int, p: SimulatorParams
 ) -> tuple[int, float, int, float, float]:
@@ -282,7 +284,7 @@ def _simulate_one(
     t_e = path.time_ns[e]
     open_value = o_e * (1 - f) if is_short else o_e * (1 + f)
     inv_value = 1.0 / open_value
-    scale = 10.0**tick
+    scale = _POWERS_OF_TEN[tick]
     initial = o_e * (1 + p.initial_stop_ratio) if is_short else o_e * (1 - p.initial_stop_ratio)
     stop = round_down_scaled(initial, scale) if is_short else round_up_scaled(initial, scale)
     stop_ratio = p.initial_stop_ratio * lev
@@ -303,19 +305,38 @@ def _simulate_one(
     trailing = False
     peak = o_e
     paid = 0.0  # sum of rate x mark over the settlements so far
+    # the arrays as locals: attribute access inside the loop cost a reference count each
+    present, times, funding = path.present, path.time_ns, path.funding
+    opens, highs, lows = path.open, path.high, path.low
+    exits = path.exit_short if is_short else path.exit_long
+    if is_short:
+        fixed_stop = o_e * (1 + p.stop_loss_ratio)
+        activation = o_e * (1 - p.trailing_activation_ratio)
+    else:
+        fixed_stop = o_e * (1 - p.stop_loss_ratio)
+        activation = o_e * (1 + p.trailing_activation_ratio)
+    # one exit point (a return inside the loop cost reference counting on every pass)
+    out_j, out_x, out_code, out_net, out_funding = -1, math.nan, 0, math.nan, math.nan
     for j in range(e, n):
-        if not path.present[j]:
-            return j, math.nan, _NO_DETAIL, math.nan, math.nan
-        t = path.time_ns[j]
+        if not present[j]:
+            out_j, out_code = j, _NO_DETAIL
+            break
+        t = times[j]
         if t - t_e > p.horizon_ns:
-            return -1, math.nan, 0, math.nan, math.nan
-        paid += path.funding[j]
+            break
+        paid += funding[j]
         funding_fees = paid if is_short else -paid
-        o, h, lo = path.open[j], path.high[j], path.low[j]
+        o, h, lo = opens[j], highs[j], lows[j]
         peak = min(peak, lo) if is_short else max(peak, h)
         if (stop > h) if is_short else (stop < lo):  # not hit yet: the custom stop may move
             bound = lo if is_short else h
-            wanted = _strategy_stop(o_e, peak, is_short, p)
+            # the strategy's stop (_strategy_stop, with its two prices computed once)
+            wanted = fixed_stop
+            if p.trailing_enabled:
+                if is_short and peak <= activation:
+                    wanted = min(wanted, peak * (1 + p.trailing_distance_ratio))
+                elif not is_short and peak >= activation:
+                    wanted = max(wanted, peak * (1 - p.trailing_distance_ratio))
             # the placed stop is within a few ulps of the wanted one: most sub-candles
             # are settled by this cheap test before the exact arithmetic
             near = (wanted < stop * (1 + 1e-12)) if is_short else (wanted > stop * (1 - 1e-12))
@@ -338,7 +359,7 @@ def _simulate_one(
             else:
                 best_ratio = ((best * (1 - f) + funding_fees) / open_value - 1) * lev
             roi_hit = np.round(best_ratio, 8) > p.roi_ratio
-        signal = p.exit_on_reversal and (path.exit_short[j] if is_short else path.exit_long[j])
+        signal = p.exit_on_reversal and exits[j]
         timed = p.time_exit_enabled and t - t_e >= p.max_holding_ns
         if not (signal or timed or stop_hit or roi_hit):
             continue
@@ -376,8 +397,10 @@ def _simulate_one(
                 net = 1 - (x * (1 + f) - funding_fees) / open_value
             else:
                 net = (x * (1 - f) + funding_fees) / open_value - 1
-            return j, x, code, net, funding_fees / open_value
-    return -1, math.nan, 0, math.nan, math.nan
+            out_j, out_x, out_code, out_net = j, x, code, net
+            out_funding = funding_fees / open_value
+            break
+    return out_j, out_x, out_code, out_net, out_funding
 
 
 # The per-trade step: (path, entry sub-candle, is_short, tick decimals, params) ->
@@ -432,6 +455,11 @@ def simulate_exits(
     entry = np.ascontiguousarray(entry_index, dtype=np.int64)
     shorts = np.ascontiguousarray(is_short, dtype=np.bool_)
     ticks = np.ascontiguousarray(tick_decimals, dtype=np.int64)
+    if ticks.size and (ticks.min() < 0 or ticks.max() >= len(_POWERS_OF_TEN)):
+        raise ValueError(
+            f"tick_decimals must be in [0, {len(_POWERS_OF_TEN) - 1}], "
+            f"got {ticks.min()}..{ticks.max()}"
+        )
     if not (entry.shape == shorts.shape == ticks.shape):
         raise ValueError(
             f"entry_index, is_short and tick_decimals differ in shape: "
