@@ -164,6 +164,17 @@ def with_model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame.drop(columns=features.columns, errors="ignore"), features], axis=1)
 
 
+def signal_frame(
+    candles: pd.DataFrame,
+    candles_4h: pd.DataFrame | None,
+    funding: pd.DataFrame | None,
+    settings: MetalabelConfig,
+) -> pd.DataFrame:
+    """Every step up to the primary signal and the regime: what the strategy gates on."""
+    frame = with_trend_4h(with_features(candles, funding, settings), candles_4h, settings)
+    return with_signals(frame, settings)
+
+
 def model_frame(
     candles: pd.DataFrame,
     candles_4h: pd.DataFrame | None,
@@ -171,8 +182,7 @@ def model_frame(
     settings: MetalabelConfig,
 ) -> pd.DataFrame:
     """Every step up to the model inputs: what the meta-model sees on each candle."""
-    frame = with_trend_4h(with_features(candles, funding, settings), candles_4h, settings)
-    return with_model_inputs(with_signals(frame, settings))
+    return with_model_inputs(signal_frame(candles, candles_4h, funding, settings))
 
 
 def tick_decimals(frame: pd.DataFrame) -> pd.Series:

@@ -92,13 +92,8 @@ def label_trades(
         mine = trades[trades["pair"] == bundle.pair]
         if mine.empty:
             continue
-        frame = pipeline.with_signals(
-            pipeline.with_trend_4h(
-                pipeline.with_features(bundle.candles_1h, bundle.funding, settings),
-                bundle.candles_4h,
-                settings,
-            ),
-            settings,
+        frame = pipeline.signal_frame(
+            bundle.candles_1h, bundle.candles_4h, bundle.funding, settings
         )
         funding = bundle.funding if settings.costs.include_funding else None
         path = detail_path(frame, bundle.detail, funding=funding, mark=bundle.mark)

@@ -72,13 +72,8 @@ def research_inputs(
     ``settings``: the part of a trial that only signal settings change."""
     frames, paths, ticks, slips = [], [], [], []
     for bundle in bundles:
-        frame = pipeline.with_signals(
-            pipeline.with_trend_4h(
-                pipeline.with_features(bundle.candles_1h, bundle.funding, settings),
-                bundle.candles_4h,
-                settings,
-            ),
-            settings,
+        frame = pipeline.signal_frame(
+            bundle.candles_1h, bundle.candles_4h, bundle.funding, settings
         )
         funding = bundle.funding if settings.costs.include_funding else None
         frames.append(frame)
