@@ -3,6 +3,7 @@ offline freqtrade runs in a throw-away user directory."""
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,14 @@ def no_freqtrade_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No ``FREQTRADE__*`` variables from the developer's shell reach the config checks."""
     for key in [k for k in os.environ if k.startswith("FREQTRADE__")]:
         monkeypatch.delenv(key)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 60.0) -> Any:
+    """``probe()``'s first truthy result, or a test failure naming what never happened."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")

@@ -7,7 +7,6 @@ skips, saying why, where the FreqUI build beside the clone or chromium is missin
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from metalabel.ops.dryrun import DryRunSession, dryrun_session
 from metalabel.ops.frequi import FREQUI_BUILD, InstallOutcome, build_version, install_ui
 from metalabel.ops.health import ENV_PASSWORD, ENV_URL, ENV_USERNAME, BotClient, read_env_file
 from metalabel.ops.runner import PROJECT_ROOT
+from tests.conftest import wait_for
 
 PAIR = "BTC/USDT:USDT"
 REPORTS = PROJECT_ROOT / "reports"
@@ -81,13 +81,7 @@ def test_missing_build_is_skipped_and_a_broken_one_refused(tmp_path: Path) -> No
 
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    return wait_for(what, probe, timeout_s)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ and ``metalabel journal`` / ``metalabel daily`` read it back with its trade data
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,13 @@ import pytest
 from metalabel.ops.dryrun import dryrun_session
 from metalabel.ops.health import BotClient
 from metalabel.ops.journal import SCHEMA, journal_days, journal_file
+from tests.conftest import wait_for
 
 PAIRS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    return wait_for(what, probe, timeout_s)
 
 
 def _records(directory: Path) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from metalabel.ops.dryrun import (
     write_env_file,
 )
 from metalabel.ops.health import ApiCredentials, BotClient, read_env_file, run_checks
+from tests.conftest import wait_for
 
 PAIR = "BTC/USDT:USDT"
 WAIT_SECONDS = 30.0
@@ -52,14 +53,7 @@ def test_env_file_is_private_and_readable_by_health(tmp_path: Path) -> None:
 
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float = WAIT_SECONDS) -> Any:
-    """``probe()``'s first truthy result, or a failure naming what never happened."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    return wait_for(what, probe, timeout_s)
 
 
 @pytest.fixture(scope="module")
