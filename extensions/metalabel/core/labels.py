@@ -86,7 +86,6 @@ logger = logging.getLogger(__name__)
 
 LABEL_TAKE = "take"
 LABEL_SKIP = "skip"
-LABEL_CLASSES = (LABEL_SKIP, LABEL_TAKE)
 DETAIL = pd.Timedelta(minutes=15)
 HOUR = pd.Timedelta(hours=1)
 SUB_CANDLES_PER_HOUR = 4

@@ -18,11 +18,12 @@ from sklearn.frozen import FrozenEstimator
 from xgboost import XGBClassifier
 
 from metalabel.config import Calibration, ModelSettings
+from metalabel.core.labels import LABEL_SKIP, LABEL_TAKE
 
 logger = logging.getLogger(__name__)
 
-TAKE = "take"
-SKIP = "skip"
+# The label classes are defined once, by the labeller.
+TAKE, SKIP = LABEL_TAKE, LABEL_SKIP
 CLASS_NAMES = [SKIP, TAKE]  # predict_proba column order; "take" is the confidence
 
 FloatArray = npt.NDArray[np.float64]
