@@ -5,16 +5,17 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from metalabel.config import load_config
 from metalabel.evaluation.research.bench import QuadraticBench
 from metalabel.evaluation.research.space import SPACE, space_digest
-from metalabel.evaluation.research.storage import StudyKey
+from metalabel.evaluation.research.storage import StudyKey, open_storage
 from metalabel.evaluation.research.workers import StudyPlan, run_study
 from metalabel.ops.runner import PROJECT_ROOT
 
@@ -92,3 +93,26 @@ def test_a_killed_run_resumes_keeping_its_finished_trials(tmp_path: Path) -> Non
     assert {n: after[n] for n in kept} == kept  # finished trials kept as they were
     states = {t.number: t.state for t in study.trials}
     assert all(states[n] == TrialState.FAIL for n in orphans)  # re-run, not resumed twice
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_rerun(tmp_path: Path) -> None:
+    # A worker killed between creating a trial and starting its heartbeat thread leaves a
+    # RUNNING trial with no heartbeat, which optuna never calls stale.
+    url = f"sqlite:///{tmp_path}/studies.sqlite3"
+    run_study(plan(url, 5, 1), QuadraticBench())
+    storage = open_storage(url, heartbeat_seconds=1, grace_seconds=2)
+    study_id = storage.get_study_id_from_name("bench")
+    long_ago = datetime.now() - timedelta(seconds=60)
+    orphan = storage.create_new_trial(
+        study_id, FrozenTrial(
+            number=-1, state=TrialState.RUNNING, value=None, datetime_start=long_ago,
+            datetime_complete=None, params={}, distributions={}, user_attrs={},
+            system_attrs={}, intermediate_values={}, trial_id=-1,
+        )
+    )  # fmt: skip
+    fresh = storage.create_new_trial(study_id)  # started just now: may still be alive
+    outcome = run_study(plan(url, 8, 1, heartbeat_seconds=1, grace_seconds=2), QuadraticBench())
+    # The orphan is re-done; the fresh trial counts as running elsewhere, so 7 finish.
+    assert (outcome.finished, outcome.ran_now) == (7, 2)
+    assert storage.get_trial(orphan).state == TrialState.FAIL
+    assert storage.get_trial(fresh).state == TrialState.RUNNING  # within the grace period

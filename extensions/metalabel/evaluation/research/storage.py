@@ -8,7 +8,9 @@ over other bounds is refused, naming the URL and the study, and nothing is writt
 
 Trials of a worker that dies (killed, machine lost) would stay RUNNING forever; the
 storage's heartbeat marks them FAIL once ``grace_seconds`` pass without a beat, so a
-resumed run re-does them and keeps every finished trial.
+resumed run re-does them and keeps every finished trial. optuna skips a trial that died
+before its first beat (killed between creating the trial and starting its heartbeat
+thread); :func:`fail_orphaned_trials` fails those too, by their start time.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import sqlite3
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
@@ -189,3 +193,45 @@ def open_study(
         time.sleep(0.2)  # perhaps just created by another machine, which labels it next
     _refuse_mismatch(key, study)
     return study
+
+
+def fail_orphaned_trials(study: optuna.Study, storage: optuna.storages.RDBStorage) -> list[int]:
+    """Mark FAIL the RUNNING trials whose worker is gone; return their numbers.
+
+    optuna's own check covers trials whose heartbeat went stale. A trial with no
+    heartbeat at all (its worker died before the first beat) is never stale to optuna
+    and would count as running forever, so the study would stop one trial short: such a
+    trial is failed once it started more than the grace period ago (a live worker beats
+    within milliseconds of starting a trial).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running:
+        return []
+    with storage.engine.connect() as connection:
+        beating = {
+            row[0]
+            for row in connection.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))
+        }
+    grace = timedelta(seconds=storage.grace_period or 2 * (storage.heartbeat_interval or 0))
+    now = datetime.now()
+    failed = []
+    for trial in running:
+        started = trial.datetime_start
+        if trial._trial_id in beating or started is None or now - started <= grace:
+            continue
+        try:
+            marked = storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            marked = False  # another worker finished or failed it meanwhile
+        if marked:
+            logger.warning(
+                "trial %d of study %s never sent a heartbeat since %s: marked FAIL",
+                trial.number,
+                study.study_name,
+                started.isoformat(timespec="seconds"),
+            )
+            failed.append(trial.number)
+    return failed

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,12 @@ from optuna.trial import TrialState
 
 from metalabel.config import MetalabelConfig
 from metalabel.evaluation.research.space import SPACE, Candidate, Knob, check_space, suggest
-from metalabel.evaluation.research.storage import StudyKey, open_storage, open_study
+from metalabel.evaluation.research.storage import (
+    StudyKey,
+    fail_orphaned_trials,
+    open_storage,
+    open_study,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +144,7 @@ def work(plan: StudyPlan, factory: ObjectiveFactory, index: int) -> None:
 
     ran = 0
     while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        fail_orphaned_trials(study, storage)
         if _count(study, _LIVE) >= plan.trials:
             break
         study.optimize(trial_function, n_trials=1, catch=(SurplusTrialError,))
