@@ -10,6 +10,7 @@ import pytest
 
 from metalabel.config import MetalabelConfig
 from metalabel.core.pipeline import (
+    EXIT_COLUMN,
     LABEL_COLUMN,
     RETURN_COLUMN,
     TARGET_COLUMN,
@@ -74,7 +75,8 @@ def test_rows_are_admitted_labelled_events_with_finite_features() -> None:
     events = labelled_events(replace(bundle, candles_1h=candles), MetalabelConfig())
 
     features = [f"%-{c}" for c in MODEL_FEATURES] + [f"%-{c}_to_close" for c in RELATIVE_TO_CLOSE]
-    assert list(events.columns) == ["date", *features, LABEL_COLUMN, RETURN_COLUMN]
+    assert list(events.columns) == ["date", *features, LABEL_COLUMN, RETURN_COLUMN, EXIT_COLUMN]
+    assert (events[EXIT_COLUMN] > events["date"]).all()  # exits after the signal candle
     assert set(events[LABEL_COLUMN]) == {"take", "skip"}
     assert events["%-primary_direction"].isin([-1.0, 1.0]).all()
     assert np.isfinite(events[[*features, RETURN_COLUMN]].to_numpy()).all()

@@ -54,7 +54,7 @@ class StrategyMode(StrEnum):
 
 
 class Calibration(StrEnum):
-    """Probability calibration of the meta-model on its validation split."""
+    """Probability calibration of the meta-model on its purged out-of-fold predictions."""
 
     NONE = "none"
     ISOTONIC = "isotonic"
@@ -163,8 +163,14 @@ class ModelSettings:
 
     # Below 0.5 the model would trade signals it expects to lose more often than win.
     confidence_threshold: float = field(default=0.6, metadata=_num(0.5, 1, hi_open=True))
-    calibration: Calibration = field(default=Calibration.NONE, metadata=_choice(Calibration))
+    # Fitted on purged out-of-fold predictions: the confidence is a probability.
+    calibration: Calibration = field(default=Calibration.SIGMOID, metadata=_choice(Calibration))
     early_stopping_rounds: int = field(default=30, metadata=_num(1, 1000))
+    # Purged time-series folds inside each training window: they choose the number of
+    # trees and give the out-of-fold predictions calibration and promotion are judged on.
+    cv_splits: int = field(default=5, metadata=_num(2, 20))
+    # After a test block, this many 1h candles of entries are left out of training.
+    embargo_candles: int = field(default=24, metadata=_num(0, 1000))
     min_training_events: int = field(default=50, metadata=_num(2, 1_000_000))
     seed: int = field(default=42, metadata=_num(0, 2**31 - 1))
 

@@ -39,7 +39,7 @@ def test_purge_gap_is_the_label_horizon_plus_the_exit_candle() -> None:
     assert purge_gap_candles(MetalabelConfig()) == 25
 
 
-def test_split_keeps_training_rows_before_the_purge_and_freqais_eval_share() -> None:
+def test_split_keeps_the_fit_rows_of_the_training_window_with_their_trades() -> None:
     dates = pd.date_range("2024-01-01", "2024-01-11", freq="h", tz="UTC", inclusive="left")
     rng = np.random.default_rng(0)
     events = pd.DataFrame(
@@ -49,6 +49,7 @@ def test_split_keeps_training_rows_before_the_purge_and_freqais_eval_share() -> 
             "%-constant": 1.0,
             "label": np.where(np.arange(len(dates)) % 3 == 0, "take", "skip"),
             "net_return": np.arange(len(dates), dtype=float),
+            "exit_time": dates + pd.Timedelta(hours=3),
         }
     )
     fold = walk_forward_folds(
@@ -56,13 +57,14 @@ def test_split_keeps_training_rows_before_the_purge_and_freqais_eval_share() -> 
     )[0]
     split = _split_pair(events, fold, test_size=0.2)
     assert split is not None
-    # 01-01 00:00 .. 01-03 23:00 train (72 rows); the last ceil(0.2 * 72) = 15 are eval
-    assert (len(split.fit_y), len(split.eval_y)) == (57, 15)
-    # 01-05 00:00 .. 01-06 23:00 test: candles 96 .. 143
-    assert split.test_returns.tolist() == list(range(96, 144))
-    # FreqAI's pipeline: the constant column goes, the rest is scaled to [-1, 1]
-    assert split.fit_x.shape[1] == 1
-    assert (split.fit_x.min(), split.fit_x.max()) == pytest.approx((-1.0, 1.0))
+    # 01-01 00:00 .. 01-03 23:00 train (72 rows); FreqAI's last ceil(0.2 * 72) = 15 are
+    # its hold-out, so the model fits the first 57; nothing of the test window is there
+    assert len(split.fit_y) == 57
+    assert split.fit_returns.tolist() == list(range(57))
+    # each trade from the next candle's open to its exit, 3 h after the signal candle
+    hour = 3_600_000_000_000
+    np.testing.assert_array_equal(split.fit_spans.exit - split.fit_spans.entry, [2 * hour] * 57)
+    assert split.fit_x.shape == (57, 2)  # features as the plugin sees them: unscaled
 
 
 @pytest.mark.parametrize(

@@ -26,38 +26,35 @@ def stats(
 
 
 @pytest.mark.parametrize(
-    ("candidate", "incumbent", "events", "decision", "why"),
+    ("candidate", "incumbent", "decision", "why"),
     [
-        (stats(), None, 10, Decision.PROMOTE, "first model"),
-        (stats(), stats(), 120, Decision.PROMOTE, "all promotion criteria met"),
+        (stats(trades=10), None, Decision.PROMOTE, "first model"),
+        (stats(), stats(), Decision.PROMOTE, "all promotion criteria met"),
         # exactly at the bounds: Sharpe 0.9x, PF 0.9x, drawdown 1.1x still pass
-        (stats(sharpe=0.27, pf=1.35, dd=0.11), stats(), 120, Decision.PROMOTE, "criteria met"),
-        (stats(), stats(), 49, Decision.REFUSE, "49 hold-out trades < 50"),
-        (stats(sharpe=0.26), stats(), 120, Decision.REFUSE, "Sharpe 0.260 < 0.9x"),
-        (stats(pf=1.3), stats(), 120, Decision.REFUSE, "profit factor 1.300 < 0.9x"),
-        (stats(dd=0.12), stats(), 120, Decision.REFUSE, "max drawdown 0.1200 > 1.1x"),
-        (stats(sharpe=None), stats(), 120, Decision.REFUSE, "too few trades"),
-        (stats(trades=0), stats(), 120, Decision.REFUSE, "too few trades"),
+        (stats(sharpe=0.27, pf=1.35, dd=0.11), stats(), Decision.PROMOTE, "criteria met"),
+        (stats(trades=49), stats(), Decision.REFUSE, "49 hold-out trades < 50: too few"),
+        (stats(sharpe=0.26), stats(), Decision.REFUSE, "Sharpe 0.260 < 0.9x"),
+        (stats(pf=1.3), stats(), Decision.REFUSE, "profit factor 1.300 < 0.9x"),
+        (stats(dd=0.12), stats(), Decision.REFUSE, "max drawdown 0.1200 > 1.1x"),
+        (stats(sharpe=None), stats(), Decision.REFUSE, "too few trades"),
+        (stats(trades=0), stats(), Decision.REFUSE, "0 hold-out trades < 50"),
         # negative incumbent Sharpe: "10 % worse" is -1.1, not -0.9
-        (stats(sharpe=-1.05), stats(sharpe=-1.0), 120, Decision.PROMOTE, "criteria met"),
-        (stats(sharpe=-1.2), stats(sharpe=-1.0), 120, Decision.REFUSE, "Sharpe -1.200"),
+        (stats(sharpe=-1.05), stats(sharpe=-1.0), Decision.PROMOTE, "criteria met"),
+        (stats(sharpe=-1.2), stats(sharpe=-1.0), Decision.REFUSE, "Sharpe -1.200"),
         # a candidate without losing trades has no profit factor: as good as it gets
-        (stats(pf=None), stats(), 120, Decision.PROMOTE, "criteria met"),
-        (stats(), stats(pf=None), 120, Decision.REFUSE, "no losing trade"),
+        (stats(pf=None), stats(), Decision.PROMOTE, "criteria met"),
+        (stats(), stats(pf=None), Decision.REFUSE, "no losing trade"),
         # an incumbent that no longer trades is no reference
         (
             stats(),
             stats(trades=0, sharpe=None, pf=None, dd=0.0),
-            120,
             Decision.PROMOTE,
             "took no trade",
         ),
     ],
 )
-def test_promotion(
-    candidate: dict, incumbent: dict | None, events: int, decision: Decision, why: str
-) -> None:
-    verdict = promotion_verdict(candidate, incumbent, S, holdout_events=events)
+def test_promotion(candidate: dict, incumbent: dict | None, decision: Decision, why: str) -> None:
+    verdict = promotion_verdict(candidate, incumbent, S)
     assert verdict.decision is decision
     assert any(why in reason for reason in verdict.reasons)
 

@@ -10,6 +10,7 @@ from metalabel.model.classifier import (
     MetaLabelModel,
     NeutralModel,
 )
+from metalabel.model.cv import HOUR_NS, EventSpans
 
 
 def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -22,9 +23,7 @@ def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_fit_predicts_string_classes_in_predict_proba_order() -> None:
     x, y = _data(600)
-    model = MetaLabelModel(ModelSettings(), {"n_estimators": 50}).fit(
-        x[:500], y[:500], eval_features=x[500:], eval_labels=y[500:]
-    )
+    model = MetaLabelModel(ModelSettings(), {"n_estimators": 50}).fit(x[:500], y[:500])
     assert list(model.classes_) == CLASS_NAMES == ["skip", "take"]
     proba = model.predict_proba(x[500:])
     assert proba.shape == (100, 2)
@@ -50,15 +49,49 @@ def test_class_imbalance_is_weighted() -> None:
     assert model.booster_.get_params()["scale_pos_weight"] == pytest.approx(expected)
 
 
-def test_isotonic_calibration_on_the_validation_split() -> None:
+def _spans(n: int, hours: int, seed: int = 0) -> EventSpans:
+    """An event every hour, each trade open ``hours`` hours: runs of overlapping trades."""
+    entry = np.arange(n, dtype=np.int64) * HOUR_NS
+    return EventSpans(entry, entry + hours * HOUR_NS)
+
+
+def test_purged_folds_choose_the_trees_and_give_out_of_fold_confidence() -> None:
+    x, y = _data(600)
+    model = MetaLabelModel(ModelSettings(), {"n_estimators": 80}).fit(x, y, spans=_spans(600, 6))
+    cv = model.cv_
+    assert cv.folds_used == 5 and 1 <= cv.n_estimators <= 80
+    assert model.booster_.get_params()["n_estimators"] == cv.n_estimators
+    assert np.isfinite(cv.oof_confidence).all()  # every row is in one test block
+    # out of fold the learnable signal still ranks, and beats the base rate
+    assert cv.auc is not None and cv.auc > 0.8
+    assert cv.brier is not None and cv.base_rate_brier is not None
+    assert cv.brier < cv.base_rate_brier
+
+
+def test_overlapping_trades_weigh_by_their_uniqueness() -> None:
+    x, y = _data(300)
+    lone = MetaLabelModel(ModelSettings(), {"n_estimators": 20}).fit(x, y, spans=_spans(300, 0))
+    runs = MetaLabelModel(ModelSettings(), {"n_estimators": 20}).fit(x, y, spans=_spans(300, 9))
+    # equal weights with lone trades; in runs of ten the edges weigh more than the middle,
+    # which changes the fitted model
+    assert not np.allclose(lone.predict_proba(x), runs.predict_proba(x))
+    with pytest.raises(ValueError, match="10 event spans for 300 events"):
+        MetaLabelModel(ModelSettings()).fit(x, y, spans=_spans(10, 1))
+
+
+def test_the_calibration_is_fitted_on_out_of_fold_predictions_only() -> None:
     x, y = _data(800)
-    settings = ModelSettings(calibration=Calibration.ISOTONIC)
-    model = MetaLabelModel(settings, {"n_estimators": 50}).fit(
-        x[:600], y[:600], eval_features=x[600:], eval_labels=y[600:]
-    )
-    assert model.calibrator_ is not None
-    proba = model.predict_proba(x[600:])
-    assert ((proba >= 0) & (proba <= 1)).all()
+    for method in (Calibration.ISOTONIC, Calibration.SIGMOID):
+        model = MetaLabelModel(ModelSettings(calibration=method), {"n_estimators": 50}).fit(x, y)
+        assert model.calibrator_ is not None and model.calibrator_.method is method
+        raw = model.cv_.oof_raw
+        np.testing.assert_allclose(model.cv_.oof_confidence, model.calibrator_(raw))
+        proba = model.predict_proba(x)
+        assert ((proba >= 0) & (proba <= 1)).all()
+    none = MetaLabelModel(ModelSettings(calibration=Calibration.NONE), {"n_estimators": 50})
+    uncalibrated = none.fit(x, y)
+    assert uncalibrated.calibrator_ is None
+    np.testing.assert_array_equal(uncalibrated.cv_.oof_confidence, uncalibrated.cv_.oof_raw)
 
 
 @pytest.mark.parametrize(

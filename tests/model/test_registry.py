@@ -28,6 +28,7 @@ REVIEW_KEYS = [
     "active_version",
     "candidate_holdout",
     "incumbent_holdout",
+    "judged_events",
     "active_holdout",
     "model_path",
 ]
@@ -44,12 +45,12 @@ class FixedConfidence:
         return np.column_stack([1 - take, take])
 
 
-# 60 hold-out events: alternate +2 % / -1 % outcomes
-RETURNS = np.array([0.02, -0.01] * 30)
-HOLDOUT = Holdout(np.zeros((60, 1)), RETURNS, threshold=0.6)
-TAKES_ALL = FixedConfidence([0.9] * 60)
-TAKES_LOSERS = FixedConfidence([0.1, 0.9] * 30)
-TAKES_BETTER = FixedConfidence([0.9, 0.9] * 5 + [0.9, 0.1] * 25)  # 30 winners, 5 losers
+# 120 hold-out events: alternate +2 % / -1 % outcomes
+RETURNS = np.array([0.02, -0.01] * 60)
+HOLDOUT = Holdout(np.zeros((120, 1)), RETURNS, threshold=0.6)
+TAKES_ALL = FixedConfidence([0.9] * 120)
+TAKES_LOSERS = FixedConfidence([0.1, 0.9] * 60)
+TAKES_BETTER = FixedConfidence([0.9, 0.9] * 10 + [0.9, 0.1] * 50)  # 60 winners, 10 losers
 
 
 def _registry(folder: Path, alerts: list[str], **settings: Any) -> ModelRegistry:
@@ -77,8 +78,8 @@ def test_the_first_model_is_promoted_and_logged(tmp_path: Path) -> None:
     assert event["decision"] == "promote" and event["candidate_version"] == 1
     assert event["incumbent_version"] is None and event["incumbent_holdout"] is None
     assert event["time"] == T0.isoformat() and event["model_path"] == str(tmp_path / "a")
-    # 60 trades of +2 % and -1 %: profit factor 2, win rate 1/2
-    assert event["active_holdout"]["trades"] == 60
+    # 120 trades of +2 % and -1 %: profit factor 2, win rate 1/2
+    assert event["active_holdout"]["trades"] == 120 and event["judged_events"] == 120
     assert event["active_holdout"]["profit_factor"] == pytest.approx(2.0)
     assert registry.incumbent(PAIR).version == 1  # type: ignore[union-attr]
     assert alerts == []
@@ -95,7 +96,7 @@ def test_a_worse_candidate_is_refused_and_the_incumbent_keeps_predicting(
     event = review.event
     assert (event.candidate_version, event.incumbent_version, event.active_version) == (2, 1, 1)
     assert event.decision is Decision.REFUSE
-    # profit factor 2 against 12 (30 x 2 % over 5 x 1 %)
+    # profit factor 2 against 12 (60 x 2 % over 10 x 1 %)
     assert any("profit factor 2.000 < 0.9x incumbent 12.000" in r for r in event.reasons)
     assert event.active_holdout == event.incumbent_holdout
     assert alerts == [
@@ -172,3 +173,36 @@ def test_an_unreadable_rollback_model_is_refused_with_the_file_named(tmp_path: P
     assert str(model_file) in alerts[-1] and "failed" in alerts[-1]
     assert len(registry.log.read()) == events
     assert registry.incumbent(PAIR).version == 2  # type: ignore[union-attr]
+
+
+def test_only_rows_after_the_incumbents_window_are_judged_until_they_hold_enough_trades(
+    tmp_path: Path,
+) -> None:
+    hour = 3_600_000_000_000
+    registry = _registry(tmp_path, [])
+    # the first window's rows run to hour 119: the incumbent is trained until then
+    first = Holdout(np.zeros((120, 1)), RETURNS, 0.6, dates=np.arange(120) * hour)
+    registry.review(PAIR, TAKES_ALL, first, window_end="w1", model_path=tmp_path)
+    # the next window (hours 60..179) has 60 rows after hour 119: the candidate's
+    # out-of-fold confidence takes 30 of them, too few to judge
+    dates = np.arange(60, 180) * hour
+    confidence = np.where(np.arange(120) % 2 == 0, 0.9, 0.1)  # winners only
+    second = Holdout(np.zeros((120, 1)), RETURNS, 0.6, dates=dates, candidate_confidence=confidence)
+    review = registry.review(PAIR, NeverTakes(), second, window_end="w2", model_path=tmp_path)
+    assert review.event.judged_events == 60 and review.event.decision is Decision.REFUSE
+    assert review.event.reasons[0].startswith("30 hold-out trades < 50: too few to judge")
+    # a window later the incumbent (still trained until hour 119) faces 120 new rows
+    third = Holdout(
+        np.zeros((120, 1)), RETURNS, 0.6, dates=np.arange(120, 240) * hour,
+        candidate_confidence=confidence,
+    )  # fmt: skip
+    review = registry.review(PAIR, NeverTakes(), third, window_end="w3", model_path=tmp_path)
+    assert review.event.judged_events == 120 and review.promoted
+    assert review.event.candidate_holdout["trades"] == 60  # the out-of-fold confidence
+
+
+class NeverTakes(FixedConfidence):
+    """A candidate whose own predictions take nothing: only its confidence array counts."""
+
+    def __init__(self) -> None:
+        super().__init__([0.0] * 120)

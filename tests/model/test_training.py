@@ -13,6 +13,7 @@ from metalabel.model.registry import ModelRegistry
 from metalabel.model.training import MetaModelTrainer
 from metalabel.model.window import (
     BARRIER_COLUMN,
+    EXIT_TIME_COLUMN,
     NET_RETURN_COLUMN,
     TrainingWindow,
     WindowOutcomes,
@@ -39,6 +40,13 @@ def _frame(rows: int = 800, seed: int = 0) -> pd.DataFrame:
             "&-label": np.where(signal, np.where(net > 0, "take", "skip"), None),
             NET_RETURN_COLUMN: net,
             BARRIER_COLUMN: np.where(signal, np.where(net > 0, "profit", "stop"), None),
+            # trades of 1 to 12 hours: neighbouring signals overlap
+            EXIT_TIME_COLUMN: pd.Series(
+                pd.date_range("2025-01-01", periods=rows, freq="1h", tz="UTC")
+                + pd.to_timedelta(rng.integers(2, 14, rows), unit="h")
+            )
+            .where(signal)
+            .to_numpy(),
         },
         index=range(1000, 1000 + rows),
     )

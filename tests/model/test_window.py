@@ -8,6 +8,7 @@ import pytest
 
 from metalabel.model.window import (
     BARRIER_COLUMN,
+    EXIT_TIME_COLUMN,
     NET_RETURN_COLUMN,
     TrainingWindow,
     WindowOutcomes,
@@ -37,10 +38,13 @@ def _frame() -> pd.DataFrame:
             "&-label": ["take", "skip", "take", None, "skip", "take"] * 2,
             NET_RETURN_COLUMN: net,
             BARRIER_COLUMN: ["profit", "stop", "time", None, "stop", "profit"] * 2,
+            # each trade exits 2 h 15 min after its signal candle
+            EXIT_TIME_COLUMN: pd.date_range("2025-01-01 02:15", periods=12, freq="1h", tz="UTC"),
         },
         index=rows,
     )
     frame.loc[[103, 109], NET_RETURN_COLUMN] = np.nan  # off-event: no outcome
+    frame.loc[[103, 109], EXIT_TIME_COLUMN] = pd.NaT
     return frame
 
 
@@ -57,6 +61,14 @@ def test_outcomes_follow_freqais_own_training_rows(freqai_split: FreqaiSplit) ->
     assert window.labels.tolist() == [*fit_labels, "take", "skip", "take"]
     assert window.barriers.value_counts().to_dict() == {"profit": 4, "stop": 3, "time": 2}
     assert (window.start, window.end) == (frame["date"].iloc[0], frame["date"].iloc[-1])
+    # the fit events' trades: entry at the next candle, exit as labelled
+    hour = 3_600_000_000_000
+    entries = frame.loc[[100, 102, 104, 105, 106, 107], "date"] + pd.Timedelta(hours=1)
+    expected = entries.to_numpy("datetime64[ns]").astype(np.int64)
+    np.testing.assert_array_equal(window.fit_spans.entry, expected)
+    np.testing.assert_array_equal(window.fit_spans.exit - window.fit_spans.entry, [hour * 1.25] * 6)
+    np.testing.assert_allclose(window.fit_net_return, [0.0, 0.02, 0.04, 0.05, 0.06, 0.07])
+    assert len(window.dates_ns) == 9
 
 
 def test_without_a_test_split_the_holdout_is_empty(freqai_split: FreqaiSplit) -> None:

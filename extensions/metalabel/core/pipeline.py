@@ -39,7 +39,7 @@ from metalabel.core.labels import detail_path, triple_barrier_labels
 from metalabel.core.regime import classify_regime
 from metalabel.core.signals import primary_signal, trend_direction
 from metalabel.model.inputs import model_feature_columns
-from metalabel.model.window import BARRIER_COLUMN, NET_RETURN_COLUMN
+from metalabel.model.window import BARRIER_COLUMN, EXIT_TIME_COLUMN, NET_RETURN_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ TARGET_COLUMN = "&-label"
 # Column names of the tuner's event rows.
 LABEL_COLUMN = "label"
 RETURN_COLUMN = "net_return"
+EXIT_COLUMN = "exit_time"
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,8 @@ def with_labels(
     The trade is simulated on the 15m ``detail`` candles as freqtrade's backtester
     settles it (:mod:`metalabel.core.labels`); without 15m candles there is no label.
     Adds FreqAI's string target ``&-label`` ("take"/"skip"/NaN) and the outcome behind
-    it, ``label_net_return`` and ``label_barrier`` (FreqAI trains only on ``%`` and
-    ``&`` columns, so these two are never model inputs).
+    it, ``label_net_return``, ``label_barrier`` and ``label_exit_time`` (FreqAI trains
+    only on ``%`` and ``&`` columns, so these are never model inputs).
     """
     events = frame["primary_direction"].where(admitted(frame), 0)
     if detail is None or detail.empty:
@@ -242,6 +243,7 @@ def with_labels(
             TARGET_COLUMN: labels["label"],
             NET_RETURN_COLUMN: labels["net_return"],
             BARRIER_COLUMN: labels["barrier"],
+            EXIT_TIME_COLUMN: labels["exit_time"].where(labels["label"].notna()),
         }
     )
 
@@ -249,8 +251,9 @@ def with_labels(
 def labelled_events(bundle: CandleBundle, settings: MetalabelConfig) -> pd.DataFrame:
     """The rows FreqAI trains on: one per admitted, labelled signal with finite features.
 
-    Columns: ``date``, the ``%-`` model inputs, ``label`` ("take"/"skip") and
-    ``net_return`` (the labelled trade's return after costs), in candle order with a
+    Columns: ``date``, the ``%-`` model inputs, ``label`` ("take"/"skip"),
+    ``net_return`` (the labelled trade's return after costs) and ``exit_time`` (when
+    that trade exits), in candle order with a
     fresh index. Rows with a missing feature are dropped, as FreqAI's training filter
     drops them. ``funding`` may be empty (no funding data).
     """
@@ -260,8 +263,13 @@ def labelled_events(bundle: CandleBundle, settings: MetalabelConfig) -> pd.DataF
     inputs = [c for c in frame.columns if c.startswith("%")]
     finite = np.isfinite(frame[inputs].to_numpy(dtype=np.float64)).all(axis=1)
     keep = frame[TARGET_COLUMN].notna().to_numpy() & finite
-    rows = frame.loc[keep, ["date", *inputs, TARGET_COLUMN, NET_RETURN_COLUMN]].rename(
-        columns={TARGET_COLUMN: LABEL_COLUMN, NET_RETURN_COLUMN: RETURN_COLUMN}
+    columns = ["date", *inputs, TARGET_COLUMN, NET_RETURN_COLUMN, EXIT_TIME_COLUMN]
+    rows = frame.loc[keep, columns].rename(
+        columns={
+            TARGET_COLUMN: LABEL_COLUMN,
+            NET_RETURN_COLUMN: RETURN_COLUMN,
+            EXIT_TIME_COLUMN: EXIT_COLUMN,
+        }
     )
     logger.debug("%d labelled events from %d candles", len(rows), len(frame))
     return rows.reset_index(drop=True)

@@ -2,11 +2,15 @@
 
 The folds copy FreqAI's backtest schedule (train ``train_period_days``, then predict the
 next ``backtest_period_days``, slide by the latter), one model per pair and fold, trained
-the way ``MetaLabelClassifier`` trains: the last ``test_size`` of the training rows in
-time order is the early-stopping split, features go through FreqAI's default pipeline
-(constant columns dropped, min-max scaled to [-1, 1] on the fitted rows), the seed is
-``metalabel.model.seed``. The rows come from :func:`metalabel.core.pipeline.labelled_events`,
-the same rows FreqAI trains on.
+the way ``MetaLabelClassifier`` trains: on the training window's rows without FreqAI's
+last ``test_size``, with purged cross-validation inside them
+(:class:`metalabel.model.classifier.MetaLabelModel`), the seed ``metalabel.model.seed``.
+The rows come from :func:`metalabel.core.pipeline.labelled_events`, the same rows FreqAI
+trains on.
+
+A trial is scored **inside the training windows only**: on the events each window's
+model takes out of fold (its purged cross-validation predictions), never on the test
+window that follows, so no choice is made from a walk-forward test fold.
 
 Labels look ahead: an event at candle i may exit at the open of candle
 i + 1 + ``max_holding_candles``. The training window therefore stops
@@ -16,8 +20,9 @@ training label reads a price of the test window; these are exactly the rows
 
 The search (optuna, TPE sampler seeded with ``seed``) covers the XGBoost parameters of
 :func:`suggest` and the confidence threshold. Same seed, same data, same trials: same
-result. Caveat: the folds span the whole bundle, so a walk-forward backtest over the
-same months is no longer out of sample for the tuned values.
+result. Caveat: the training windows span the whole bundle, so a walk-forward backtest
+over the same months is partly in sample for the tuned values (issue 13's nested
+research chooses per fold from the past only).
 """
 
 from __future__ import annotations
@@ -35,16 +40,19 @@ import numpy as np
 import numpy.typing as npt
 import optuna
 import pandas as pd
-from sklearn.feature_selection import VarianceThreshold
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler
 
 from metalabel.config import MetalabelConfig, ModelSettings
-from metalabel.core.pipeline import LABEL_COLUMN, RETURN_COLUMN, labelled_events, load_bundle
+from metalabel.core.pipeline import (
+    EXIT_COLUMN,
+    LABEL_COLUMN,
+    RETURN_COLUMN,
+    labelled_events,
+    load_bundle,
+)
 from metalabel.evaluation.folds import Fold, walk_forward_folds
 from metalabel.model.artifacts import per_trade_stats
 from metalabel.model.classifier import InsufficientTrainingDataError, MetaLabelModel
+from metalabel.model.cv import EventSpans
 
 logger = logging.getLogger(__name__)
 
@@ -137,45 +145,42 @@ def fold_score(
 
 @dataclass(frozen=True)
 class _PairSplit:
-    """One pair in one fold, ready for the model: fit / early-stopping / test rows."""
+    """One pair's training window in one fold: its events, their trades and outcomes."""
 
     fit_x: FloatArray
     fit_y: npt.NDArray[np.object_]
-    eval_x: FloatArray | None
-    eval_y: npt.NDArray[np.object_] | None
-    test_x: FloatArray
-    test_returns: FloatArray
+    fit_spans: EventSpans
+    fit_returns: FloatArray
 
 
 def _split_pair(events: pd.DataFrame, fold: Fold, test_size: float) -> _PairSplit | None:
-    """FreqAI's split and feature pipeline for one pair and fold; None if nothing to test."""
+    """The rows the bot's model of this fold is fitted on (the training window without
+    FreqAI's last ``test_size``); None if there are none."""
     dates = events["date"]
     train = events[(dates >= fold.train_start) & (dates < fold.train_end)]
-    test = events[(dates >= fold.test_start) & (dates < fold.test_end)]
-    if test.empty:
+    train = train.iloc[: len(train) - math.ceil(len(train) * test_size)]
+    if train.empty:
         return None
     features = [c for c in events.columns if c.startswith("%")]
-    x = train[features].to_numpy(np.float64)
-    y = train[LABEL_COLUMN].to_numpy(object)
-    eval_x: FloatArray | None = None
-    eval_y: npt.NDArray[np.object_] | None = None
-    if test_size > 0 and len(x) >= 2:
-        x, eval_x, y, eval_y = train_test_split(x, y, test_size=test_size, shuffle=False)
-    test_x = test[features].to_numpy(np.float64)
-    if len(x) >= 2:
-        pipeline = Pipeline(
-            [("const", VarianceThreshold(0.0)), ("scaler", MinMaxScaler(feature_range=(-1, 1)))]
-        )
-        x = pipeline.fit_transform(x)
-        eval_x = None if eval_x is None else pipeline.transform(eval_x)
-        test_x = pipeline.transform(test_x)
-    return _PairSplit(x, y, eval_x, eval_y, test_x, test[RETURN_COLUMN].to_numpy(np.float64))
+    entry = pd.to_datetime(train["date"], utc=True) + CANDLE
+    exit_time = pd.to_datetime(train[EXIT_COLUMN], utc=True).fillna(entry)
+    return _PairSplit(
+        train[features].to_numpy(np.float64),
+        train[LABEL_COLUMN].to_numpy(object),
+        EventSpans(_ns(entry), np.maximum(_ns(exit_time), _ns(entry))),
+        train[RETURN_COLUMN].to_numpy(np.float64),
+    )
+
+
+def _ns(times: pd.Series) -> npt.NDArray[np.int64]:
+    ns: npt.NDArray[np.int64] = times.to_numpy("datetime64[ns]").astype(np.int64)
+    return ns
 
 
 def prepare_folds(
     events_by_pair: Mapping[str, pd.DataFrame], folds: Sequence[Fold], *, test_size: float
 ) -> list[list[_PairSplit]]:
-    """Every fold's per-pair splits, computed once for all trials."""
+    """Every fold's per-pair training windows, computed once for all trials."""
     prepared = []
     for fold in folds:
         splits = [_split_pair(events, fold, test_size) for events in events_by_pair.values()]
@@ -186,15 +191,16 @@ def prepare_folds(
 def _taken_returns(
     split: _PairSplit, settings: ModelSettings, xgb_params: Mapping[str, Any], threshold: float
 ) -> FloatArray:
-    """Net returns of the test events the model would take (none if it cannot train)."""
+    """Net returns of the training events the model takes out of fold (purged
+    cross-validation inside the window); none if the window cannot train a model."""
     try:
         model = MetaLabelModel(settings, dict(xgb_params)).fit(
-            split.fit_x, split.fit_y, eval_features=split.eval_x, eval_labels=split.eval_y
+            split.fit_x, split.fit_y, spans=split.fit_spans
         )
     except InsufficientTrainingDataError:
         return np.empty(0)  # the bot's NeutralModel: no trades in this window
-    confidence = model.predict_proba(split.test_x)[:, 1]
-    taken: FloatArray = split.test_returns[confidence > threshold]
+    confidence = np.nan_to_num(model.cv_.oof_confidence, nan=0.0)
+    taken: FloatArray = split.fit_returns[confidence > threshold]
     return taken
 
 
@@ -281,7 +287,7 @@ def tune_events(
     baseline_threshold = settings.model.confidence_threshold
     baseline, baseline_trades = evaluate(prepared, settings.model, base_params, baseline_threshold)
     signals = [
-        fold_score(np.concatenate([np.empty(0), *(s.test_returns for s in splits)]))
+        fold_score(np.concatenate([np.empty(0), *(s.fit_returns for s in splits)]))
         for splits in prepared
     ]
 

@@ -169,7 +169,13 @@ def training_metadata(
         "calibration": calibration_table(take, confidence),
         "threshold_sweep": threshold_sweep(confidence, window.holdout_net_return),
         "feature_importance": importance,
-        "best_iteration": getattr(model.booster_, "best_iteration", None),
+        "cross_validation": {
+            "folds_used": model.cv_.folds_used,
+            "n_estimators": model.cv_.n_estimators,
+            "oof_auc": model.cv_.auc,
+            "oof_brier": model.cv_.brier,
+            "oof_base_rate_brier": model.cv_.base_rate_brier,
+        },
         "lifecycle": dict(lifecycle),
     }
 

@@ -3,10 +3,14 @@ results fall far behind what the model showed before it went live.
 
 Promotion (seed v2): on the same hold-out rows, the candidate needs a Sharpe of at least
 0.9x the incumbent's, a profit factor of at least 0.9x, a max drawdown of at most 1.1x,
-on a hold-out of at least 50 trades (signal events with their labelled outcome: the
-sample both models are judged on); all must pass. "0.9x" is read as "at most 10 % worse", so with a
-negative incumbent Sharpe of -1.0 the candidate needs >= -1.1 (a plain 0.9x would demand
--0.9, i.e. better than the incumbent). With no incumbent (the first model) the candidate
+on a hold-out where the candidate takes at least 50 trades (``min_holdout_trades``);
+all must pass. The hold-out is every labelled event after the incumbent's training
+window (out of sample for both; the candidate's confidence there is purged out-of-fold
+where it was fitted): fewer than 50 candidate trades refuses the candidate "too few to
+judge", and since the incumbent stays, the next retrain judges on a longer hold-out.
+"0.9x" is read as "at most 10 % worse", so with a negative incumbent Sharpe of -1.0 the
+candidate needs >= -1.1 (a plain 0.9x would demand -0.9, i.e. better than the
+incumbent). With no incumbent (the first model) the candidate
 is promoted: the bot needs a model. Figures are trade-level, from
 :func:`metalabel.model.artifacts.per_trade_stats` over the signals each model would take.
 
@@ -71,22 +75,23 @@ def promotion_verdict(
     candidate: Stats,
     incumbent: Stats | None,
     settings: LifecycleSettings,
-    *,
-    holdout_events: int,
 ) -> Verdict:
     """Promote or refuse a candidate, comparing both on the same hold-out rows.
 
-    ``holdout_events`` is the number of signal events (trade opportunities, each with
-    its labelled outcome) in the hold-out: the sample both models are judged on, which
-    must hold at least ``min_holdout_trades``. An incumbent that took no trade on the
-    hold-out gives no reference: a candidate that trades there replaces it.
+    The candidate must take at least ``min_holdout_trades`` trades there. An incumbent
+    that took no trade on the hold-out gives no reference: a candidate that trades
+    enough there replaces it.
     """
     if incumbent is None:
         return Verdict(Decision.PROMOTE, ("no incumbent: the first model is promoted",))
-    if holdout_events < settings.min_holdout_trades:
+    trades = int(candidate.get("trades") or 0)
+    if trades < settings.min_holdout_trades:
         return Verdict(
             Decision.REFUSE,
-            (f"{holdout_events} hold-out trades < {settings.min_holdout_trades}",),
+            (
+                f"{trades} hold-out trades < {settings.min_holdout_trades}: too few to judge, "
+                "the incumbent stays and the next retrain judges on a longer hold-out",
+            ),
         )
     sharpe = _number(candidate, "sharpe")
     if not candidate.get("trades") or sharpe is None:

@@ -53,22 +53,54 @@ class Classifier(Protocol):
 
 @dataclass(frozen=True)
 class Holdout:
-    """The rows both the candidate and the incumbent are judged on, with outcomes."""
+    """The window's labelled rows both models are judged on, with their outcomes.
+
+    ``candidate_confidence`` is the candidate's out-of-sample "take" probability of each
+    row (purged out-of-fold on the rows it was fitted on, its prediction on the rows
+    after them); without it the candidate predicts every row. ``dates`` (ns) let the
+    registry judge only the rows after the incumbent's own training window: those are
+    out of sample for both models, and their number grows with every refused retrain
+    until the hold-out holds enough trades to judge.
+    """
 
     features: FloatArray
     net_return: FloatArray
     threshold: float
+    dates: npt.NDArray[np.int64] | None = None
+    candidate_confidence: FloatArray | None = None
 
     @property
     def events(self) -> int:
         return len(self.net_return)
 
+    def after(self, moment_ns: int | None) -> Holdout:
+        """The rows later than ``moment_ns`` (all rows without dates or moment)."""
+        if moment_ns is None or self.dates is None:
+            return self
+        rows = self.dates > moment_ns
+        confidence = self.candidate_confidence
+        return dataclasses.replace(
+            self,
+            features=self.features[rows],
+            net_return=self.net_return[rows],
+            dates=self.dates[rows],
+            candidate_confidence=None if confidence is None else confidence[rows],
+        )
+
     def stats(self, model: Classifier) -> dict[str, Any]:
         """Trade-level figures of the signals ``model`` takes (confidence > threshold)."""
         if not len(self.features):
             return per_trade_stats([])
-        confidence = model.predict_proba(self.features)[:, 1]
-        return per_trade_stats(self.net_return[confidence > self.threshold].tolist())
+        return self._taken(model.predict_proba(self.features)[:, 1])
+
+    def candidate_stats(self, candidate: Classifier) -> dict[str, Any]:
+        if self.candidate_confidence is None or isinstance(candidate, NeutralModel):
+            return self.stats(candidate)
+        return self._taken(self.candidate_confidence)
+
+    def _taken(self, confidence: FloatArray) -> dict[str, Any]:
+        taken = np.nan_to_num(confidence, nan=0.0) > self.threshold
+        return per_trade_stats(self.net_return[taken].tolist())
 
 
 @dataclass(frozen=True)
@@ -85,6 +117,7 @@ class ReviewEvent:
     active_version: int
     candidate_holdout: Stats
     incumbent_holdout: Stats | None
+    judged_events: int  # hold-out rows both were judged on (after the incumbent's window)
     # what a live rollback compares with, and where this window's model is saved
     active_holdout: Stats | None
     model_path: str
@@ -113,6 +146,7 @@ class RollbackEvent:
 class Incumbent:
     model: Any
     version: int
+    trained_until_ns: int | None = None  # the last row of its training window
 
 
 @dataclass(frozen=True)
@@ -183,15 +217,24 @@ class ModelRegistry:
         window_end: str,
         model_path: Path,
     ) -> Review:
-        """Promote the candidate or keep the incumbent, judged on this window's hold-out."""
+        """Promote the candidate or keep the incumbent, judged on the hold-out rows after
+        the incumbent's training window."""
         incumbent = self._incumbents.get(pair)
         version = self.next_version(pair)
-        candidate_stats = holdout.stats(candidate)
-        incumbent_stats = holdout.stats(incumbent.model) if incumbent else None
-        verdict = self._verdict(candidate, candidate_stats, incumbent_stats, holdout.events)
+        judged = holdout.after(incumbent.trained_until_ns if incumbent else None)
+        candidate_stats = judged.candidate_stats(candidate)
+        incumbent_stats = judged.stats(incumbent.model) if incumbent else None
+        verdict = self._verdict(candidate, candidate_stats, incumbent_stats)
         # with no incumbent the candidate predicts whatever the verdict: the bot needs a model
         promoted = incumbent is None or verdict.decision is Decision.PROMOTE
-        active = Incumbent(candidate, version) if promoted or incumbent is None else incumbent
+        trained_until = (
+            None if holdout.dates is None or not holdout.events else int(holdout.dates.max())
+        )
+        active = (
+            Incumbent(candidate, version, trained_until)
+            if promoted or incumbent is None
+            else incumbent
+        )
         event = ReviewEvent(
             time=self._clock().isoformat(),
             pair=pair,
@@ -203,6 +246,7 @@ class ModelRegistry:
             active_version=active.version,
             candidate_holdout=candidate_stats,
             incumbent_holdout=incumbent_stats,
+            judged_events=judged.events,
             active_holdout=candidate_stats if promoted else incumbent_stats,
             model_path=str(model_path),
         )
@@ -223,15 +267,12 @@ class ModelRegistry:
         candidate: Any,
         candidate_stats: Stats,
         incumbent_stats: Stats | None,
-        holdout_events: int,
     ) -> Verdict:
         if not self.settings.enabled:
             return Verdict(Decision.PROMOTE, ("lifecycle checks disabled",))
         if isinstance(candidate, NeutralModel):
             return Verdict(Decision.REFUSE, (f"candidate not trained: {candidate.reason}",))
-        return promotion_verdict(
-            candidate_stats, incumbent_stats, self.settings, holdout_events=holdout_events
-        )
+        return promotion_verdict(candidate_stats, incumbent_stats, self.settings)
 
     def rollback(self, pair: str, reasons: list[str]) -> Any | None:
         """Put the previously promoted model of ``pair`` back in charge; return it.

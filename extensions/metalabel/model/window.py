@@ -3,11 +3,12 @@ and the trade outcome behind each of their labels.
 
 FreqAI hands the model only features and labels (``data_dictionary``); the trade outcome
 behind each label (net return, barrier) travels in the strategy's frame as the columns
-:data:`NET_RETURN_COLUMN` and :data:`BARRIER_COLUMN` (neither ``%`` nor ``&``, so they
-are not model inputs). FreqAI's own ``data_dictionary["train_dates"]`` keeps the frame's
-index of every row it trains on, in order, train split first, then the time-ordered test
-split; :meth:`TrainingWindow.from_freqai` aligns the outcomes to it, so this module does
-not repeat FreqAI's row filter.
+:data:`NET_RETURN_COLUMN`, :data:`BARRIER_COLUMN` and :data:`EXIT_TIME_COLUMN` (neither
+``%`` nor ``&``, so they are not model inputs). FreqAI's own
+``data_dictionary["train_dates"]`` keeps the frame's index of every row it trains on, in
+order, train split first, then the time-ordered test split;
+:meth:`TrainingWindow.from_freqai` aligns the outcomes to it, so this module does not
+repeat FreqAI's row filter.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metalabel.model.cv import HOUR_NS, EventSpans
+
 NET_RETURN_COLUMN = "label_net_return"
 BARRIER_COLUMN = "label_barrier"
+EXIT_TIME_COLUMN = "label_exit_time"  # when the labelled trade exits (its span's end)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -50,11 +54,13 @@ class WindowOutcomes:
     end: pd.Timestamp
     net_return: pd.Series  # by the frame's index; NaN off-event
     barrier: pd.Series
+    exit_time: pd.Series  # UTC timestamps; NaT off-event
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> WindowOutcomes:
         """Read the outcome columns the strategy writes beside ``&-label``."""
-        missing = [c for c in ("date", NET_RETURN_COLUMN, BARRIER_COLUMN) if c not in frame]
+        needed = ("date", NET_RETURN_COLUMN, BARRIER_COLUMN, EXIT_TIME_COLUMN)
+        missing = [c for c in needed if c not in frame]
         if missing:
             raise ValueError(f"training frame lacks {missing}: set_freqai_targets must write them")
         if frame.empty:
@@ -64,6 +70,7 @@ class WindowOutcomes:
             end=frame["date"].iloc[-1],
             net_return=frame[NET_RETURN_COLUMN].astype(np.float64),
             barrier=frame[BARRIER_COLUMN],
+            exit_time=pd.to_datetime(frame[EXIT_TIME_COLUMN], utc=True),
         )
 
 
@@ -94,6 +101,8 @@ class TrainingWindow:
     fit_labels: pd.Series
     fit_weights: FloatArray
     fit_dates: pd.Series
+    fit_spans: EventSpans  # each fit event's trade: entry (the next candle) to exit
+    fit_net_return: FloatArray
     holdout_features: pd.DataFrame
     holdout_labels: pd.Series
     holdout_dates: pd.Series
@@ -127,13 +136,16 @@ class TrainingWindow:
             raise ValueError(f"{len(missing)} training rows have no outcome row in the frame")
         rows = dates.index
         holdout_rows = rows[fit_rows:]
+        fit_dates = dates.iloc[:fit_rows]
         return cls(
             start=outcomes.start,
             end=outcomes.end,
             fit_features=dd["train_features"],
             fit_labels=dd["train_labels"].iloc[:, 0],
             fit_weights=np.asarray(dd["train_weights"], dtype=np.float64),
-            fit_dates=dates.iloc[:fit_rows],
+            fit_dates=fit_dates,
+            fit_spans=_spans(fit_dates, outcomes.exit_time.loc[rows[:fit_rows]]),
+            fit_net_return=outcomes.net_return.loc[rows[:fit_rows]].to_numpy(np.float64),
             holdout_features=holdout_features,
             holdout_labels=holdout_labels,
             holdout_dates=dates.iloc[fit_rows:],
@@ -142,6 +154,27 @@ class TrainingWindow:
         )
 
     @property
+    def dates_ns(self) -> npt.NDArray[np.int64]:
+        """Every training row's candle time (ns), fit rows first."""
+        dates = pd.concat([self.fit_dates, self.holdout_dates], ignore_index=True)
+        return _ns(dates)
+
+    @property
     def labels(self) -> pd.Series:
         """Every training label, fit rows first."""
         return pd.concat([self.fit_labels, self.holdout_labels], ignore_index=True)
+
+
+def _ns(dates: pd.Series) -> npt.NDArray[np.int64]:
+    ns: npt.NDArray[np.int64] = (
+        pd.to_datetime(dates, utc=True).to_numpy("datetime64[ns]").astype(np.int64)
+    )
+    return ns
+
+
+def _spans(dates: pd.Series, exits: pd.Series) -> EventSpans:
+    """Entry at the candle after the signal; a missing exit time counts as the entry."""
+    entry = _ns(dates) + HOUR_NS
+    exit_ns = _ns(exits.fillna(pd.Timestamp(0, tz="UTC")))
+    exit_ns = np.where(exits.isna().to_numpy(), entry, np.maximum(exit_ns, entry))
+    return EventSpans(entry, exit_ns)
