@@ -17,7 +17,7 @@ from metalabel.core.pipeline import (
     labelled_events,
     load_bundle,
 )
-from metalabel.model.inputs import MODEL_FEATURES, RELATIVE_TO_CLOSE
+from metalabel.model.inputs import AS_IS, IN_ATR_UNITS
 from metalabel.model.window import NET_RETURN_COLUMN
 from metalabel.ops.runner import BUNDLED_DATA
 from tests.conftest import load_strategy
@@ -74,7 +74,13 @@ def test_rows_are_admitted_labelled_events_with_finite_features() -> None:
     candles = _slice(bundle.candles_1h, "2024-01-01", "2024-05-01")
     events = labelled_events(replace(bundle, candles_1h=candles), MetalabelConfig())
 
-    features = [f"%-{c}" for c in MODEL_FEATURES] + [f"%-{c}_to_close" for c in RELATIVE_TO_CLOSE]
+    features = [c for c in events.columns if c.startswith("%")]
+    assert features[: len(AS_IS)] == [f"%-{c}" for c in AS_IS]
+    assert {f"%-{c}_atr" for c in IN_ATR_UNITS} <= set(features)
+    # no constant input on the events, none an affine copy of another
+    assert (events[features].std() > 0).all()
+    corr = events[features].corr().abs().to_numpy()
+    assert (corr[np.triu_indices(len(features), 1)] < 0.999).all()
     assert list(events.columns) == ["date", *features, LABEL_COLUMN, RETURN_COLUMN, EXIT_COLUMN]
     assert (events[EXIT_COLUMN] > events["date"]).all()  # exits after the signal candle
     assert set(events[LABEL_COLUMN]) == {"take", "skip"}
@@ -94,7 +100,7 @@ def test_without_funding_or_4h_candles_the_rows_still_come() -> None:
     unconfirmed = labelled_events(
         replace(no_funding, candles_4h=bundle.candles_4h.iloc[:0]), settings
     )
-    assert (confirmed["%-funding_rate"] == 0.0).all()
+    assert (confirmed["%-funding_rate_z"] == 0.0).all()
     # the 4h trend only ever vetoes signals
     assert 0 < len(confirmed) < len(unconfirmed)
     assert set(confirmed["date"]) <= set(unconfirmed["date"])

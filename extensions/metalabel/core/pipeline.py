@@ -159,9 +159,9 @@ def admitted(frame: pd.DataFrame) -> pd.Series:
     )
 
 
-def with_model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+def with_model_inputs(frame: pd.DataFrame, settings: MetalabelConfig) -> pd.DataFrame:
     """Add (or replace) the ``%``-prefixed columns the meta-model reads."""
-    features = model_feature_columns(frame)
+    features = model_feature_columns(frame, settings.exits)
     return pd.concat([frame.drop(columns=features.columns, errors="ignore"), features], axis=1)
 
 
@@ -183,7 +183,7 @@ def model_frame(
     settings: MetalabelConfig,
 ) -> pd.DataFrame:
     """Every step up to the model inputs: what the meta-model sees on each candle."""
-    return with_model_inputs(signal_frame(candles, candles_4h, funding, settings))
+    return with_model_inputs(signal_frame(candles, candles_4h, funding, settings), settings)
 
 
 def tick_decimals(frame: pd.DataFrame) -> pd.Series:
