@@ -165,7 +165,6 @@ class ModelSettings:
     confidence_threshold: float = field(default=0.6, metadata=_num(0.5, 1, hi_open=True))
     # Fitted on purged out-of-fold predictions: the confidence is a probability.
     calibration: Calibration = field(default=Calibration.SIGMOID, metadata=_choice(Calibration))
-    early_stopping_rounds: int = field(default=30, metadata=_num(1, 1000))
     # Purged time-series folds inside each training window: they choose the number of
     # trees and give the out-of-fold predictions calibration and promotion are judged on.
     cv_splits: int = field(default=5, metadata=_num(2, 20))
