@@ -17,6 +17,7 @@ from metalabel.evaluation.skill import (
     chance_test,
     day_block_bootstrap_auc,
     reliability_bins,
+    skill_targets,
     skill_verdict,
 )
 
@@ -191,3 +192,26 @@ def test_verdict_follows_the_figures(
     verdict, text = skill_verdict(interval, p)
     assert verdict is beats
     assert words in text
+
+
+def test_targets_name_each_figure_and_whether_it_is_met() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.3, 0.8, 2000)
+    y = (rng.uniform(size=2000) < p).astype(float)  # calibrated: rates rise with p
+    targets = skill_targets(
+        Metric.of(0.6), Interval(0.56, 0.64), Metric.of(0.004), Metric.of(0.24),
+        Metric.of(0.25), reliability_bins(p, y),
+    )  # fmt: skip
+    assert [t.name for t in targets] == [
+        "auc", "auc_ci95_low", "chance_p_mean_net_return", "brier_minus_base_rate",
+        "rising_bins",
+    ]  # fmt: skip
+    assert [t.met for t in targets] == [True, True, True, True, True]
+    assert targets[3].value == pytest.approx(-0.01) and targets[4].value == 5.0
+    # a falling bin, a weak AUC, a missing p-value
+    inverted = reliability_bins(p, 1.0 - y)
+    missed = skill_targets(
+        Metric.of(0.51), Interval(0.48, 0.54), Metric.undefined("no trades"),
+        Metric.of(0.26), Metric.of(0.25), inverted,
+    )  # fmt: skip
+    assert [t.met for t in missed] == [False, False, None, False, False]

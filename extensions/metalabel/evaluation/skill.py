@@ -25,6 +25,7 @@ Every random draw comes from a ``numpy.random.Generator`` passed in (seeded by t
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,10 @@ CHANCE_RESAMPLES = 10_000
 AUC_RESAMPLES = 2000
 RELIABILITY_BINS = 10
 SKILL_ALPHA = 0.01  # the chance test's level for "beats chance"
+# The product's targets for the meta-model (issue 12): pooled out-of-sample AUC, and
+# reliability bins with at least this many signals must rise with confidence.
+TARGET_AUC = 0.58
+TARGET_BIN_SIGNALS = 30
 _CHUNK_CELLS = 4_000_000  # bound on resamples x rows held in memory at once
 _PROBABILITY_FLOOR = 1e-6  # logit(p) of p clipped to [floor, 1 - floor]
 
@@ -305,3 +310,58 @@ def skill_verdict(
     if not selects:
         failed.append(f"chance-test p >= {alpha:g}")
     return False, f"does not beat chance ({'; '.join(failed)}): no evidence of skill"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the meta-model's targets: what is wanted, the figure, whether it is met."""
+
+    name: str
+    wanted: str
+    value: float | None
+    met: bool | None  # None when the figure is missing
+
+
+def skill_targets(
+    auc: Metric,
+    auc_ci: Interval,
+    p_mean_net_return: Metric,
+    brier: Metric,
+    base_rate_brier: Metric,
+    bins: list[ReliabilityBin],
+) -> list[Target]:
+    """The five targets of the walk-forward skill section, each with its figure.
+
+    Bins rise when the observed rates of the bins holding at least
+    :data:`TARGET_BIN_SIGNALS` signals never fall from one bin to the next (the value is
+    the number of such bins; fewer than two cannot show a rise).
+    """
+
+    def target(name: str, wanted: str, value: float | None, ok: bool | None) -> Target:
+        return Target(name, wanted, value, None if value is None else ok)
+
+    crowded = [b.observed_rate.value for b in bins if b.signals >= TARGET_BIN_SIGNALS]
+    rates = [r for r in crowded if r is not None]
+    rising = len(rates) >= 2 and all(b >= a for a, b in itertools.pairwise(rates))
+    brier_gap = (
+        None
+        if brier.value is None or base_rate_brier.value is None
+        else brier.value - base_rate_brier.value
+    )
+    return [
+        target("auc", f">= {TARGET_AUC}", auc.value, (auc.value or 0) >= TARGET_AUC),
+        target("auc_ci95_low", "> 0.5", auc_ci.lo, (auc_ci.lo or 0) > 0.5),
+        target(
+            "chance_p_mean_net_return",
+            f"< {SKILL_ALPHA}",
+            p_mean_net_return.value,
+            (p_mean_net_return.value or 1) < SKILL_ALPHA,
+        ),
+        target("brier_minus_base_rate", "< 0", brier_gap, (brier_gap or 0) < 0),
+        target(
+            "rising_bins",
+            f"rates rise over bins of >= {TARGET_BIN_SIGNALS} signals",
+            float(len(rates)),
+            rising,
+        ),
+    ]

@@ -6,7 +6,8 @@ enters in ATR units, a level whose scale drifts (volatility, Bollinger width, fu
 as a rolling percentile or z-score over :data:`NORMALISE_CANDLES`, so a model trained on
 one half-year reads the next one on the same scale. Duplicates are left out (the vote
 score is 2/3 x the direction; the regime scores are affine copies of ADX and the ATR
-ratio; the 4h trend always agrees with a confirmed signal). The README's "Model inputs" table lists each input with its formula and why.
+ratio; the 4h trend always agrees with a confirmed signal). The README's table of model
+inputs gives each one's formula, window and why.
 """
 
 from __future__ import annotations

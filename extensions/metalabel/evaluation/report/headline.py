@@ -86,6 +86,12 @@ def skill_line(section: Mapping[str, Any]) -> str:
         f"return), {_num(chance['p_win_rate'], 4)} (win rate); meta trades vs random "
         f"primary_regime trades p = {_num(trades['p_mean_net_return'], 4)} (mean), "
         f"{_num(trades['p_win_rate'], 4)} (win rate): {section['verdict']}"
+        f"; targets met {sum(bool(t['met']) for t in section['targets'])} of "
+        f"{len(section['targets'])}: "
+        + ", ".join(
+            f"{t['name']} {t['wanted']} {'yes' if t['met'] else 'no'} ({_num(t['value'], 4)})"
+            for t in section["targets"]
+        )
     )
 
 

@@ -37,7 +37,7 @@ from metalabel.evaluation.report.loading import (
     BacktestRun,
     file_sha256,
 )
-from metalabel.evaluation.skill import SKILL_ALPHA, ChanceTest
+from metalabel.evaluation.skill import SKILL_ALPHA, ChanceTest, skill_targets
 
 SCHEMA_VERSION = 1
 
@@ -428,4 +428,15 @@ def skill_json(nulls: NullReasons, analysis: SkillAnalysis) -> dict[str, Any]:
         ),
         "beats_chance": a.beats_chance,
         "verdict": a.verdict,
+        "targets": [
+            {"name": t.name, "wanted": t.wanted, "value": t.value, "met": t.met}
+            for t in skill_targets(
+                a.auc,
+                a.auc_ci,
+                a.chance_events.p_mean_net_return,
+                a.brier,
+                a.base_rate_brier,
+                a.bins,
+            )
+        ],
     }
