@@ -71,7 +71,8 @@ def test_purged_folds_choose_the_trees_and_give_out_of_fold_confidence() -> None
 def test_overlapping_trades_weigh_by_their_uniqueness() -> None:
     x, y = _data(300)
     lone = MetaLabelModel(ModelSettings(), {"n_estimators": 20}).fit(x, y, spans=_spans(300, 0))
-    runs = MetaLabelModel(ModelSettings(), {"n_estimators": 20}).fit(x, y, spans=_spans(300, 9))
+    few = ModelSettings(min_training_events=20)  # 300 events in runs of ten: worth ~30
+    runs = MetaLabelModel(few, {"n_estimators": 20}).fit(x, y, spans=_spans(300, 9))
     # equal weights with lone trades; in runs of ten the edges weigh more than the middle,
     # which changes the fitted model
     assert not np.allclose(lone.predict_proba(x), runs.predict_proba(x))
@@ -117,3 +118,12 @@ def test_neutral_model_never_takes_a_trade() -> None:
     proba = model.predict_proba(np.zeros((3, 5)))
     np.testing.assert_array_equal(proba[:, 1], 0.0)
     assert list(model.classes_) == CLASS_NAMES
+
+
+def test_a_window_of_few_effective_events_is_refused() -> None:
+    # 120 events whose trades all overlap in runs of 10: worth about 12 independent ones
+    x, y = _data(120)
+    entry = np.repeat(np.arange(12), 10).astype(np.int64) * 30 * HOUR_NS
+    spans = EventSpans(entry, entry + 5 * HOUR_NS)
+    with pytest.raises(InsufficientTrainingDataError, match="worth 12.0 independent ones"):
+        MetaLabelModel(ModelSettings()).fit(x, y, spans=spans)

@@ -127,6 +127,13 @@ class MetaLabelModel:
         if len(spans) != len(y):
             raise ValueError(f"{len(spans)} event spans for {len(y)} events")
         weight = uniqueness_weights(spans)
+        effective = float(weight.sum())
+        if effective < self.settings.min_training_events:
+            raise InsufficientTrainingDataError(
+                f"{len(y)} labelled events are worth {effective:.1f} independent ones "
+                f"(their trades overlap), fewer than min_training_events="
+                f"{self.settings.min_training_events}"
+            )
         if sample_weight is not None:
             weight = weight * np.asarray(sample_weight, dtype=np.float64)
         weight = weight / weight.mean()  # mean 1: min_child_weight keeps its meaning
