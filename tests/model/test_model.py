@@ -125,5 +125,5 @@ def test_a_window_of_few_effective_events_is_refused() -> None:
     x, y = _data(120)
     entry = np.repeat(np.arange(12), 10).astype(np.int64) * 30 * HOUR_NS
     spans = EventSpans(entry, entry + 5 * HOUR_NS)
-    with pytest.raises(InsufficientTrainingDataError, match="worth 12.0 independent ones"):
+    with pytest.raises(InsufficientTrainingDataError, match=r"worth 12\.0 independent ones"):
         MetaLabelModel(ModelSettings()).fit(x, y, spans=spans)
