@@ -243,6 +243,34 @@ def suggest(trial: optuna.Trial) -> dict[str, float | int]:
     }
 
 
+def training_folds(
+    events_by_pair: Mapping[str, pd.DataFrame],
+    settings: MetalabelConfig,
+    folds_limit: int | None,
+    train_days: int,
+    test_days: int,
+) -> list[Fold]:
+    """FreqAI's walk-forward schedule over the events' span (the latest ``folds_limit``)."""
+    frames = [e for e in events_by_pair.values() if not e.empty]
+    if not frames:
+        raise ValueError("no labelled events to tune on")
+    start = min(e["date"].iloc[0] for e in frames).floor("D")
+    end = max(e["date"].iloc[-1] for e in frames) + CANDLE
+    folds = walk_forward_folds(
+        start,
+        end,
+        train_days=train_days,
+        test_days=test_days,
+        purge_candles=purge_gap_candles(settings),
+        candle=CANDLE,
+    )
+    if folds_limit is not None:
+        folds = folds[-folds_limit:] if folds_limit > 0 else []
+    if not folds:
+        raise ValueError(f"events from {start} to {end} hold no complete walk-forward fold")
+    return folds
+
+
 def tune_events(
     events_by_pair: Mapping[str, pd.DataFrame],
     settings: MetalabelConfig,
@@ -263,25 +291,11 @@ def tune_events(
     """
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
-    frames = [e for e in events_by_pair.values() if not e.empty]
-    if not frames:
-        raise ValueError("no labelled events to tune on")
-    start = min(e["date"].iloc[0] for e in frames).floor("D")
-    end = max(e["date"].iloc[-1] for e in frames) + CANDLE
-    folds = walk_forward_folds(
-        start,
-        end,
-        train_days=train_days,
-        test_days=test_days,
-        purge_candles=purge_gap_candles(settings),
-        candle=CANDLE,
-    )
-    if folds_limit is not None:
-        folds = folds[-folds_limit:] if folds_limit > 0 else []
-    if not folds:
-        raise ValueError(f"events from {start} to {end} hold no complete walk-forward fold")
+    folds = training_folds(events_by_pair, settings, folds_limit, train_days, test_days)
     prepared = prepare_folds(events_by_pair, folds, test_size=test_size)
-    logger.info("tuning on %d folds (%s to %s)", len(folds), folds[0].train_start, end)
+    logger.info(
+        "tuning on %d folds (%s to %s)", len(folds), folds[0].train_start, folds[-1].test_end
+    )
 
     base_params = dict(config_training_params)
     baseline_threshold = settings.model.confidence_threshold
