@@ -71,9 +71,21 @@ class ModeVerdict:
         return f"{self.mode}: " + "; ".join(problems)
 
 
+# The lookahead check needs entry signals; the calibrated model seldom passes the shipped
+# 0.6 in a few months, so the meta mode is checked with the lowest allowed threshold (the
+# gate's code path and the model's inputs are the same at any threshold).
+ANALYSIS_CONFIDENCE_THRESHOLD = 0.5
+
+
 def _overlay(mode: StrategyMode) -> dict[str, Any]:
     if mode is StrategyMode.META:
-        return {"metalabel": {"mode": mode.value}, "freqai": {"identifier": ANALYSIS_IDENTIFIER}}
+        return {
+            "metalabel": {
+                "mode": mode.value,
+                "model": {"confidence_threshold": ANALYSIS_CONFIDENCE_THRESHOLD},
+            },
+            "freqai": {"identifier": ANALYSIS_IDENTIFIER},
+        }
     return {"metalabel": {"mode": mode.value}, "freqai": {"enabled": False}}
 
 
