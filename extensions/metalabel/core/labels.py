@@ -321,16 +321,19 @@ def _simulate_one(
         activation = o_e * (1 + p.trailing_activation_ratio)
     # one exit point (a return inside the loop cost reference counting on every pass)
     out_j, out_x, out_code, out_net, out_funding = -1, math.nan, 0, math.nan, math.nan
-    for j in range(e, n):
-        if not present[j]:
+    # unsigned indices: numba wraps a signed index around the array's end on every
+    # access (three instructions each); an entry outside the path gives no exit
+    for j in range(e if e >= 0 else n, n):
+        u = np.uint64(j)
+        if not present[u]:
             out_j, out_code = j, _NO_DETAIL
             break
-        t = times[j]
+        t = times[u]
         if t - t_e > p.horizon_ns:
             break
-        paid += funding[j]
+        paid += funding[u]
         funding_fees = paid if is_short else -paid
-        o, h, lo = opens[j], highs[j], lows[j]
+        o, h, lo = opens[u], highs[u], lows[u]
         peak = min(peak, lo) if is_short else max(peak, h)
         if (stop > h) if is_short else (stop < lo):  # not hit yet: the custom stop may move
             bound = lo if is_short else h
@@ -363,7 +366,7 @@ def _simulate_one(
             else:
                 best_ratio = ((best * (1 - f) + funding_fees) / open_value - 1) * lev
             roi_hit = np.round(best_ratio, 8) > p.roi_ratio
-        signal = p.exit_on_reversal and exits[j]
+        signal = p.exit_on_reversal and exits[u]
         timed = p.time_exit_enabled and t - t_e >= p.max_holding_ns
         if not (signal or timed or stop_hit or roi_hit):
             continue
