@@ -248,33 +248,20 @@ def _strategy_stop(open_rate: float, peak: float, is_short: bool, p: SimulatorPa
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _freqtrade_stop(
-    stop: float, bound: float, is_short: bool, p: SimulatorParams, scale: float
+def _placed_stop(
+    stop: float, bound: float, is_short: bool, p: SimulatorParams
 ) -> tuple[float, float]:
     """``stoploss_from_absolute`` then ``adjust_stop_loss``: the stop freqtrade places for
-    an absolute stop at ``current_rate = bound``; returns (price, ratio), ratio 0 = none."""
+    an absolute stop at ``current_rate = bound``, before its rounding to the tick (up for
+    a long, down for a short); returns (price, ratio), ratio 0 = none."""
     ratio = 1 - stop / bound
     if is_short:
         ratio = -ratio
     ratio = max(ratio, 0.0) * p.leverage
     if ratio == 0.0 or not math.isfinite(ratio):
         return math.nan, 0.0
-    if is_short:
-        return round_down_scaled(bound * (1 + abs(ratio / p.leverage)), scale), ratio
-    return round_up_scaled(bound * (1 - abs(ratio / p.leverage)), scale), ratio
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _may_tighten(
-    stop: float, current: float, bound: float, is_short: bool, p: SimulatorParams
-) -> bool:
-    """Whether freqtrade's placed stop can be tighter than ``current`` (a cheap pre-test:
-    rounding to the tick never moves a price across a grid price, so an unrounded stop
-    at or behind the current one, which is on the grid, cannot replace it)."""
-    ratio = 1 - stop / bound
-    if is_short:
-        return bound * (1 + abs(-ratio * p.leverage / p.leverage)) < current
-    return bound * (1 - abs(ratio * p.leverage / p.leverage)) > current
+    moved = abs(ratio / p.leverage)
+    return (bound * (1 + moved) if is_short else bound * (1 - moved)), ratio
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -294,11 +281,8 @@ def _simulate_one(
     stop_ratio = p.initial_stop_ratio * lev
     # after the fill freqtrade places the strategy's stop either way (a refresh); the
     # rounding is skipped when the unrounded price is the initial one, bit for bit
-    wanted = _strategy_stop(o_e, o_e, is_short, p)
-    ratio = max((-1.0 if is_short else 1.0) * (1 - wanted / o_e), 0.0) * lev
-    if ratio != 0.0 and math.isfinite(ratio):
-        moved = abs(ratio / lev)
-        refreshed = o_e * (1 + moved) if is_short else o_e * (1 - moved)
+    refreshed, ratio = _placed_stop(_strategy_stop(o_e, o_e, is_short, p), o_e, is_short, p)
+    if ratio != 0.0:
         if refreshed != initial:
             stop = (
                 round_down_scaled(refreshed, scale)
@@ -347,10 +331,18 @@ def _simulate_one(
             # the placed stop is within a few ulps of the wanted one: most sub-candles
             # are settled by this cheap test before the exact arithmetic
             near = (wanted < stop * (1 + 1e-12)) if is_short else (wanted > stop * (1 - 1e-12))
-            if near and _may_tighten(wanted, stop, bound, is_short, p):
-                placed, ratio = _freqtrade_stop(wanted, bound, is_short, p, scale)
+            if near:
+                placed, ratio = _placed_stop(wanted, bound, is_short, p)
+                # rounding to the tick never moves a price across a grid price, so a
+                # price at or behind the current stop (on the grid) cannot replace it
                 if ratio != 0.0 and ((placed < stop) if is_short else (placed > stop)):
-                    stop, stop_ratio, trailing = placed, ratio, True
+                    placed = (
+                        round_down_scaled(placed, scale)
+                        if is_short
+                        else round_up_scaled(placed, scale)
+                    )
+                    if (placed < stop) if is_short else (placed > stop):
+                        stop, stop_ratio, trailing = placed, ratio, True
         stop_hit = (stop <= h) if is_short else (stop >= lo)
         roi_hit = False
         # freqtrade rounds the ratio to 8 places; far from the threshold it cannot matter,
