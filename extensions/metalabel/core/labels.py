@@ -450,21 +450,22 @@ def _simulate(
     NDArray[np.float64],
 ]:  # fmt: skip
     m = entry.shape[0]
-    exit_index = np.full(m, -1, dtype=np.int64)
-    exit_price = np.full(m, np.nan)
-    code = np.zeros(m, dtype=np.int8)
-    net = np.full(m, np.nan)
-    funding = np.full(m, np.nan)
+    # every element written once below (filling the arrays first was a second pass)
+    exit_index = np.empty(m, dtype=np.int64)
+    exit_price = np.empty(m)
+    code = np.empty(m, dtype=np.int8)
+    net = np.empty(m)
+    funding = np.empty(m)
     n = path.open.shape[0]
     view = _borrowed_path(path)  # ``path`` (an argument) outlives the loop
     for k in range(m):
         e = entry[k]
-        if e < 0 or e >= n:
-            continue
-        if not path.present[e]:
-            code[k] = _NO_DETAIL
-            continue
-        j, x, c, r, fr = _simulate_one(view, e, is_short[k], tick[k], p)
+        if e < 0 or e >= n or not path.present[e]:
+            j, x, c, r, fr = -1, math.nan, 0, math.nan, math.nan
+            if 0 <= e < n:
+                c = _NO_DETAIL
+        else:
+            j, x, c, r, fr = _simulate_one(view, e, is_short[k], tick[k], p)
         exit_index[k], exit_price[k], code[k], net[k], funding[k] = j, x, c, r, fr
     return exit_index, exit_price, code, net, funding
 
