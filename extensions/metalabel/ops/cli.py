@@ -16,6 +16,7 @@ from metalabel.ops import (
     cli_fidelity,
     cli_journal,
     cli_killswitch,
+    cli_parity,
     cli_replay,
     cli_research,
     cli_study,
@@ -36,6 +37,7 @@ SUBCOMMANDS: tuple[Register, ...] = (
     cli_fidelity.register,  # fidelity
     cli_journal.register,  # journal, daily
     cli_study.register,  # study-bench
+    cli_parity.register,  # parity
 )
 
 

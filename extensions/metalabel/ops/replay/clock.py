@@ -7,8 +7,10 @@ Served time = bundle time + `offset_ms`. A candle is visible once its served ope
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from metalabel.ops.replay.data import HOUR_MS
@@ -77,3 +79,41 @@ def make_clock(kind: str, lead_hours: int = 720) -> Clock:
     if kind == "live":
         return LiveClock(lead_hours)
     raise ValueError(f"unknown clock {kind!r} (expected 'historical' or 'live')")
+
+
+@dataclass(frozen=True)
+class TimeWarp:
+    """Compressed time shared by the replay exchange and a bot: real time until
+    `start_s`, then `speed` seconds pass per real second.
+
+    Both processes compute it from the same two numbers and the machine's one wall clock,
+    so they agree on "now" to the microsecond without talking to each other. Start-up
+    runs at real speed (no candle closes while freqtrade loads), the stretch after it
+    compressed.
+
+    >>> warp = TimeWarp(start_s=1000.0, speed=60.0)
+    >>> warp.at(900.0), warp.at(1000.0), warp.at(1001.5)
+    (900.0, 1000.0, 1090.0)
+    """
+
+    start_s: float
+    speed: float
+
+    def __post_init__(self) -> None:
+        if not (self.speed >= 1.0 and math.isfinite(self.speed)):
+            raise ValueError(f"speed must be a finite number >= 1, not {self.speed!r}")
+
+    def at(self, real_s: float) -> float:
+        """The warped time (epoch seconds) at real time `real_s`."""
+        if real_s <= self.start_s:
+            return real_s
+        return self.start_s + (real_s - self.start_s) * self.speed
+
+    def now(self) -> float:
+        return self.at(time.time())
+
+    def real_at(self, warped_s: float) -> float:
+        """The real time at which the warped clock shows `warped_s` (inverse of `at`)."""
+        if warped_s <= self.start_s:
+            return warped_s
+        return self.start_s + (warped_s - self.start_s) / self.speed
