@@ -29,6 +29,7 @@ SUBCOMMANDS = [
     "journal",
     "daily",
     "study-bench",
+    "parity",
 ]
 
 

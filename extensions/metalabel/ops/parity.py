@@ -465,11 +465,13 @@ EXIT_PATH_CAUSE = (
 
 # ---------------------------------------------------------------------- comparison
 def _open_at(events: Sequence[TradeEvent], pair: str, hour: pd.Timestamp) -> bool:
-    """Whether a trade on ``pair`` entered before ``hour`` and had not left by then."""
+    """Whether a trade on ``pair`` was open at the start of ``hour``: entered at or
+    before it and not left in an earlier hour (exit hours are floored, so a trade that
+    left during ``hour`` still held the slot when it opened)."""
     entries = sorted(e.hour + HOUR for e in events if e.pair == pair and e.action == "entry")
     exits = sorted(e.hour for e in events if e.pair == pair and e.action == "exit")
     opened = sum(h <= hour for h in entries)
-    closed = sum(h <= hour for h in exits)
+    closed = sum(h < hour for h in exits)
     return bool(opened > closed)
 
 
