@@ -4,6 +4,7 @@ difference with its cause, and bad input (``metalabel.ops.parity``, ``metalabel 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def test_equal_journals_match_on_every_candle() -> None:
                 "gates": dict(GATES_PASS, regime_ok_long=False),
             },
             "indicator history: same close, different indicator values (atr_ratio",
-        ),  # fmt: skip
+        ),
         # everything journalled is equal but the candle check refused on one side
         (
             {},
@@ -107,7 +108,7 @@ def test_equal_journals_match_on_every_candle() -> None:
                 "gates": dict(GATES_PASS, candle_ok=False),
             },
             "candle check: candle_ok live True vs backtest False",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_primary_and_regime_differences_name_their_cause(
@@ -366,3 +367,35 @@ def test_command_needs_the_offset_with_a_journal(
     code, out = _parity(["--journal-dir", str(tmp_path)], capsys)
     assert code == 2
     assert "--journal-dir needs --offset-hours" in out
+
+
+def _figure(out: str, key: str) -> float:
+    found = re.search(rf"^{key}=(\S+)$", out, re.MULTILINE)
+    assert found, f"{key} not printed:\n{out}"
+    return float(found.group(1))
+
+
+@pytest.mark.slow
+def test_parity_dry_run_against_backtest_meets_the_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_freqtrade_env: None
+) -> None:
+    """The real thing, briefly: 4 replayed hours of freqtrade's dry run at x240 against
+    the replay live clock, then the backtest of the same hours (about 2 minutes)."""
+    argv = ["--hours", "4", "--speed", "240", "--startup-seconds", "30"]
+    code, out = _parity([*argv, "--workdir", str(tmp_path / "run")], capsys)
+    assert code == 0, out
+    # the candle before the stretch (journalled at start-up) and 4 new ones, 2 pairs
+    assert _figure(out, "parity_candles") == 10
+    assert _figure(out, "parity_primary_regime_match") >= 0.99
+    assert _figure(out, "parity_decisions_match") >= 0.99
+    assert "parity_targets_met=true" in out
+
+
+def test_command_refuses_a_journal_outside_the_bundled_hours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    far = candle(0, candle="2031-01-01T00:00:00+00:00")  # years after the bundle ends
+    _write_journal(tmp_path / "j", [json.dumps(far)])
+    code, out = _parity(["--journal-dir", str(tmp_path / "j"), "--offset-hours", "0"], capsys)
+    assert code == 2
+    assert out.startswith("parity: no common candle: the journal (bundle time) covers 2031-01-01")

@@ -26,11 +26,14 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-MODES = ("primary", "primary_regime")
+MODES = ("primary", "primary_regime", "meta")
 # Warped seconds between the bot's loops: many loops per replayed hour, few real ones.
 THROTTLE_WARPED_SECONDS = 60
 # Past the last candle's close, so the bot has journalled it before it is stopped.
 SETTLE_WARPED_SECONDS = 15 * 60
+STARTUP_SECONDS = 45.0
+# FreqAI trains the first model at start-up, in the background: before time is compressed
+META_STARTUP_SECONDS = 240.0
 
 
 def register(sub: Any) -> None:
@@ -55,8 +58,9 @@ def register(sub: Any) -> None:
     parity.add_argument(
         "--startup-seconds",
         type=float,
-        default=45.0,
-        help="real seconds before time is compressed (freqtrade's start-up)",
+        default=None,
+        help="real seconds before time is compressed: freqtrade's start-up, and in mode "
+        "meta FreqAI's first training (default 45, meta 240)",
     )
     parity.add_argument("--config", action="append", default=None)
     parity.add_argument("--data-dir", default=str(BUNDLED_DATA))
@@ -109,7 +113,10 @@ def _dry_run(args: argparse.Namespace, workdir: Path) -> tuple[Path, int]:
     lead_hours = args.lead_hours or args.hours + 1
     if lead_hours <= args.hours:
         raise RuntimeError(f"--lead-hours {lead_hours} leaves fewer than --hours {args.hours}")
-    warp = TimeWarp(time.time() + args.startup_seconds, args.speed)
+    startup_s = args.startup_seconds
+    if startup_s is None:
+        startup_s = META_STARTUP_SECONDS if args.mode == "meta" else STARTUP_SECONDS
+    warp = TimeWarp(time.time() + startup_s, args.speed)
     clock = LiveClock(lead_hours, wall=warp.now)
     launcher = [
         sys.executable, "-m", "metalabel.ops.replay.warp",
@@ -167,7 +174,10 @@ def _compare(args: argparse.Namespace, journal_dir: Path, offset_hours: int, wor
 
     from metalabel.config import StrategyMode, load_config
     from metalabel.core.pipeline import load_bundle, signal_frame
+    from metalabel.evaluation.report.loading import PREDICTIONS_DIR
+    from metalabel.model.lifecycle import LIFECYCLE_LOG
     from metalabel.ops.journal import journal_days, read_journal
+    from metalabel.ops.journal.recorder import ModelVersions
     from metalabel.ops.parity import (
         HOUR,
         ParityError,
@@ -176,7 +186,7 @@ def _compare(args: argparse.Namespace, journal_dir: Path, offset_hours: int, wor
         compare,
         live_side,
     )
-    from metalabel.ops.runner import VARIANT_OVERLAYS, run_backtest
+    from metalabel.ops.runner import BACKTEST_IDENTIFIER, VARIANT_OVERLAYS, run_backtest
     from metalabel.ops.startup_checks import load_config_files
 
     days = journal_days(journal_dir)
@@ -194,20 +204,23 @@ def _compare(args: argparse.Namespace, journal_dir: Path, offset_hours: int, wor
     settings = load_config(merged)
     mode = StrategyMode(args.mode)
     first, last = live.candles[0].candle, live.candles[-1].candle
-    backtest = []
-    for pair in sorted({r.pair for r in live.candles}):
+    pairs = sorted({r.pair for r in live.candles})
+    frames = {}
+    for pair in pairs:
         bundle = load_bundle(Path(args.data_dir), pair)
         frame = signal_frame(bundle.candles_1h, bundle.candles_4h, bundle.funding, settings)
-        frame = frame[(frame["date"] >= first) & (frame["date"] <= last)]
-        backtest.extend(backtest_decisions(frame, pair, mode))
+        frames[pair] = frame[(frame["date"] >= first) & (frame["date"] <= last)]
+    # no common hour: a clear error before the backtest runs (and fails on the timerange)
+    compare(live, [r for pair, f in frames.items() for r in backtest_decisions(f, pair, mode)])
     # entries from the first candle's signal on; the hour after the last one for its entry
     start_s, end_s = int(first.timestamp()), int((last + 2 * HOUR).timestamp())
     results = workdir / "backtest_results"
+    backtest_userdir = workdir / "backtest_user_data"
     done = run_backtest(
         f"{start_s}-{end_s}",
         configs=configs,
         overlays=VARIANT_OVERLAYS[args.mode],
-        userdir=workdir / "backtest_user_data",
+        userdir=backtest_userdir,
         data_dir=Path(args.data_dir),
         results_dir=results,
         capture=True,
@@ -217,6 +230,14 @@ def _compare(args: argparse.Namespace, journal_dir: Path, offset_hours: int, wor
         raise RuntimeError(f"freqtrade backtesting failed with exit code {done.returncode}")
     trades = load_backtest_data(results)
     events = backtest_events(trades) if not trades.empty else []
+    backtest = []
+    for pair, frame in frames.items():
+        if mode is StrategyMode.META:
+            models = backtest_userdir / "models" / BACKTEST_IDENTIFIER / LIFECYCLE_LOG
+            frame = _with_backtest_model(
+                frame, pair, results / PREDICTIONS_DIR, ModelVersions(models), settings
+            )
+        backtest.extend(backtest_decisions(frame, pair, mode))
     report = compare(live, backtest, events)
     print(
         f"compared {report.candles} candle decisions of {len({r.pair for r in live.candles})} "
@@ -231,3 +252,26 @@ def _compare(args: argparse.Namespace, journal_dir: Path, offset_hours: int, wor
     for line in report.lines():
         print(line)
     return 0 if report.targets_met else 1
+
+
+def _with_backtest_model(
+    frame: Any, pair: str, predictions_dir: Path, models: Any, settings: Any
+) -> Any:
+    """The backtest's model columns on ``frame``: FreqAI's out-of-sample predictions of
+    the backtest (``take`` probability, ``do_predict``), the strategy's ``meta_ok`` rule,
+    and the version the backtest's lifecycle log made active."""
+    from metalabel.evaluation.report.loading import ReportInputError, load_predictions
+    from metalabel.ops.parity import ParityError
+
+    try:
+        predictions = load_predictions(predictions_dir, [pair])
+    except ReportInputError as err:
+        raise ParityError(f"the backtest left no model predictions: {err}") from err
+    ours = predictions[predictions["pair"] == pair].drop_duplicates("date", keep="last")
+    merged = frame.merge(ours[["date", "take", "do_predict"]], on="date", how="left")
+    merged["meta_confidence"] = merged["take"]
+    merged["do_predict"] = merged["do_predict"].fillna(0).astype(int)
+    threshold = settings.model.confidence_threshold
+    merged["meta_ok"] = (merged["do_predict"] == 1) & (merged["meta_confidence"] > threshold)
+    merged["model_version"] = models.version(pair)
+    return merged.drop(columns=["take"])

@@ -18,7 +18,15 @@ The two sides:
   runs (``metalabel.core.pipeline.signal_frame``) on the bundled candles, turned into
   records by the journal's own :func:`~metalabel.ops.journal.recorder.candle_decision`,
   plus the entries and exits of freqtrade's backtest of the same hours
-  (:func:`backtest_decisions`, :func:`backtest_events`).
+  (:func:`backtest_decisions`, :func:`backtest_events`). In mode ``meta`` the model
+  columns are FreqAI's out-of-sample predictions from that backtest: its window's model
+  trained on the days before the first hour, as the dry run's model trained at start-up,
+  but not at the same moment nor necessarily on the same rows.
+
+Why rebuild rather than journal the backtest: the journal is written only while trading
+(a backtest analyses its whole range at once), and the pipeline is the one function
+every consumer calls, so a candle decided differently here is decided differently by
+the strategy.
 
 Per candle two decisions are compared:
 
