@@ -140,6 +140,7 @@ def meta_candle(n: int, *, ok: bool, **fields: Any) -> dict[str, Any]:
     ("back_fields", "cause"),
     [
         ({"model_version": 2}, "model: live version 1 vs backtest version 2"),
+        ({"model_version": None}, "model: no active model on the backtest side"),
         ({"model_version": 1, "do_predict": 0}, "outlier check: do_predict live 1 vs backtest 0"),
         ({"model_version": 1}, "model confidence live 0.6500 vs backtest 0.5500"),
         ({"model_version": 1, "meta_confidence": None}, "model: no confidence on the backtest"),
@@ -156,6 +157,16 @@ def test_model_gated_differences_are_explained(back_fields: dict[str, Any], caus
     assert (difference.live, difference.backtest) == ("meta_ok=True", "meta_ok=False")
     assert difference.cause.startswith(cause), difference.cause
     assert report.targets_met  # >= 99 % on primary/regime, and the model difference explained
+
+
+def test_equal_model_gate_from_different_models_is_counted() -> None:
+    # both refuse: the live side has no model yet, the backtest's is below the threshold
+    live = [meta_candle(0, ok=False, meta_confidence=0.0, do_predict=0)]
+    back = [as_backtest(meta_candle(0, ok=False, model_version=1, meta_confidence=0.48))]
+    report = compare(live_side(live, OFFSET_HOURS), back)
+    assert (report.model_compared, report.model_equal, report.model_inputs_differ) == (1, 1, 1)
+    assert report.differences == ()
+    assert "parity_model_inputs_differ=1" in report.lines()
 
 
 def test_same_model_same_inputs_is_an_unexplained_model_difference() -> None:

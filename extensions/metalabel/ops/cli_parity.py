@@ -235,7 +235,7 @@ def _compare(args: argparse.Namespace, journal_dir: Path, offset_hours: int, wor
         if mode is StrategyMode.META:
             models = backtest_userdir / "models" / BACKTEST_IDENTIFIER / LIFECYCLE_LOG
             frame = _with_backtest_model(
-                frame, pair, results / PREDICTIONS_DIR, ModelVersions(models), settings
+                frame, pair, pairs, results / PREDICTIONS_DIR, ModelVersions(models), settings
             )
         backtest.extend(backtest_decisions(frame, pair, mode))
     report = compare(live, backtest, events)
@@ -255,7 +255,12 @@ def _compare(args: argparse.Namespace, journal_dir: Path, offset_hours: int, wor
 
 
 def _with_backtest_model(
-    frame: Any, pair: str, predictions_dir: Path, models: Any, settings: Any
+    frame: Any,
+    pair: str,
+    pairs: list[str],
+    predictions_dir: Path,
+    models: Any,
+    settings: Any,
 ) -> Any:
     """The backtest's model columns on ``frame``: FreqAI's out-of-sample predictions of
     the backtest (``take`` probability, ``do_predict``), the strategy's ``meta_ok`` rule,
@@ -264,7 +269,7 @@ def _with_backtest_model(
     from metalabel.ops.parity import ParityError
 
     try:
-        predictions = load_predictions(predictions_dir, [pair])
+        predictions = load_predictions(predictions_dir, pairs)
     except ReportInputError as err:
         raise ParityError(f"the backtest left no model predictions: {err}") from err
     ours = predictions[predictions["pair"] == pair].drop_duplicates("date", keep="last")

@@ -67,6 +67,7 @@ END_OF_RUN_REASONS = frozenset({"force_exit", "end_of_backtest"})
 MODEL_GATE = "meta_ok"
 # Relative tolerance for "the same number" between the bot's frame and the rebuilt one.
 NUMBER_TOLERANCE = 1e-9
+MODEL_CONFIDENCE_TOLERANCE = 0.01
 
 
 class ParityError(ValueError):
@@ -154,6 +155,9 @@ class ParityReport:
     primary_regime_equal: int
     model_compared: int
     model_equal: int
+    # model-gated candles whose model version, do_predict or confidence (by more than
+    # MODEL_CONFIDENCE_TOLERANCE) differ: an equal gate may still hide another model
+    model_inputs_differ: int
     entries_live: int
     entries_backtest: int
     entries_matched: int
@@ -198,6 +202,7 @@ class ParityReport:
             f"parity_primary_regime_match={self.primary_regime_ratio:.4f}",
             f"parity_model_gated_compared={self.model_compared}",
             f"parity_model_gated_match={model}",
+            f"parity_model_inputs_differ={self.model_inputs_differ}",
             f"parity_entries=live {self.entries_live}, backtest {self.entries_backtest}, "
             f"matched {self.entries_matched}",
             f"parity_exits=live {self.exits_live}, backtest {self.exits_backtest}, "
@@ -420,6 +425,12 @@ def _candle_cause(live: CandleRecord, back: CandleRecord) -> str:
 
 
 def _model_cause(live: CandleRecord, back: CandleRecord) -> str:
+    if (live.model_version is None) != (back.model_version is None):
+        side = "live" if live.model_version is None else "backtest"
+        return (
+            f"model: no active model on the {side} side (none trained or promoted yet; "
+            "see its lifecycle log)"
+        )
     if live.model_version != back.model_version:
         return (
             f"model: live version {_fmt(live.model_version)} vs backtest version "
@@ -504,7 +515,7 @@ def compare(
         )
     first, last = common[0].candle, common[-1].candle
     differences: list[Difference] = []
-    decisions_equal = primary_equal = model_compared = model_equal = 0
+    decisions_equal = primary_equal = model_compared = model_equal = model_inputs_differ = 0
     for record in common:
         other = back[(record.pair, record.candle)]
         decisions_equal += record.whole() == other.whole()
@@ -520,6 +531,7 @@ def compare(
             continue
         if record.reached_model() and other.reached_model():
             model_compared += 1
+            model_inputs_differ += _model_inputs_differ(record, other)
             ours, theirs = record.gates[MODEL_GATE], other.gates[MODEL_GATE]
             if ours == theirs:
                 model_equal += 1
@@ -545,6 +557,7 @@ def compare(
         primary_regime_equal=primary_equal,
         model_compared=model_compared,
         model_equal=model_equal,
+        model_inputs_differ=model_inputs_differ,
         entries_live=entries[0],
         entries_backtest=entries[1],
         entries_matched=entries[2],
@@ -555,6 +568,14 @@ def compare(
         last_hour=last,
         differences=tuple(differences),
     )
+
+
+def _model_inputs_differ(live: CandleRecord, back: CandleRecord) -> bool:
+    if live.model_version != back.model_version or live.do_predict != back.do_predict:
+        return True
+    if live.meta_confidence is None or back.meta_confidence is None:
+        return live.meta_confidence is not back.meta_confidence
+    return abs(live.meta_confidence - back.meta_confidence) > MODEL_CONFIDENCE_TOLERANCE
 
 
 def _decision_text(record: CandleRecord) -> str:
