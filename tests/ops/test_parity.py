@@ -323,6 +323,12 @@ def test_malformed_candle_records_are_refused(record: dict[str, Any], message: s
         live_side([record], OFFSET_HOURS)
 
 
+def test_order_without_a_pair_is_refused() -> None:
+    order = {k: v for k, v in entry_order(0).items() if k != "pair"}
+    with pytest.raises(ParityError, match=r"journal record 2 \(order\): pair is not a string"):
+        live_side([candle(0), order], OFFSET_HOURS)
+
+
 def test_journal_without_candles_is_refused() -> None:
     with pytest.raises(ParityError, match="no candle records"):
         live_side([entry_order(0)], OFFSET_HOURS)

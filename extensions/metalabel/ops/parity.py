@@ -240,6 +240,13 @@ def _integer(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
+def _text(raw: Mapping[str, Any], key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str):
+        raise ParityError(f"{where} ({raw.get('kind')}): {key} is not a string: {value!r}")
+    return value
+
+
 CANDLE_KEYS = ("pair", "candle", "decision", "side", "gate", "primary_direction", "regime")
 
 
@@ -289,21 +296,31 @@ def live_side(records: Iterable[Mapping[str, Any]], offset_hours: int) -> LiveSi
             if raw.get("action") == "entry":
                 events.append(
                     TradeEvent(
-                        str(raw["pair"]), hour, "entry", str(raw["side"]), raw.get("enter_tag")
+                        _text(raw, "pair", where),
+                        hour,
+                        "entry",
+                        _text(raw, "side", where),
+                        raw.get("enter_tag"),
                     )
                 )
             else:
-                exit_orders[(str(raw["pair"]), _integer(raw.get("trade_id")))] = hour + HOUR
+                exit_orders[(_text(raw, "pair", where), _integer(raw.get("trade_id")))] = (
+                    hour + HOUR
+                )
         elif kind == RecordKind.EXIT:
-            key = (str(raw["pair"]), _integer(raw.get("trade_id")))
+            key = (_text(raw, "pair", where), _integer(raw.get("trade_id")))
             if key in exit_orders:
                 events.append(
                     TradeEvent(
-                        key[0], exit_orders[key], "exit", str(raw["side"]), raw.get("exit_reason")
+                        key[0],
+                        exit_orders[key],
+                        "exit",
+                        _text(raw, "side", where),
+                        raw.get("exit_reason"),
                     )
                 )
         elif kind == RecordKind.REFUSAL and raw.get("candle"):
-            at = (str(raw["pair"]), _hour(raw["candle"], where) - shift)
+            at = (_text(raw, "pair", where), _hour(raw["candle"], where) - shift)
             refusals[at] = (*refusals.get(at, ()), str(raw.get("gate")))
     if not candles:
         raise ParityError("the journal holds no candle records: the dry run decided nothing")
