@@ -32,6 +32,9 @@ THROTTLE_WARPED_SECONDS = 60
 # Past the last candle's close, so the bot has journalled it before it is stopped.
 SETTLE_WARPED_SECONDS = 15 * 60
 STARTUP_SECONDS = 45.0
+# The replay clock's shift in whole weeks: hour of day, weekday, 4h candles and funding
+# times stay where they are in the bundle (a shift of 3 h changes every 4h candle).
+ALIGN_HOURS = 168
 # FreqAI trains the first model at start-up, in the background: before time is compressed
 META_STARTUP_SECONDS = 240.0
 
@@ -117,7 +120,7 @@ def _dry_run(args: argparse.Namespace, workdir: Path) -> tuple[Path, int]:
     if startup_s is None:
         startup_s = META_STARTUP_SECONDS if args.mode == "meta" else STARTUP_SECONDS
     warp = TimeWarp(time.time() + startup_s, args.speed)
-    clock = LiveClock(lead_hours, wall=warp.now)
+    clock = LiveClock(lead_hours, wall=warp.now, align_hours=ALIGN_HOURS)
     launcher = [
         sys.executable, "-m", "metalabel.ops.replay.warp",
         "--start", repr(warp.start_s), "--speed", repr(warp.speed), "--",

@@ -73,3 +73,15 @@ def test_installed_warp_moves_freqtrades_clock_and_sleeps_short() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("align_hours", [1, 4, 168])
+def test_live_clock_shift_keeps_the_bundles_alignment(align_hours: int) -> None:
+    now_s = (1000 * 168 + 37) * HOUR_MS / 1000 + 600.0  # 37 h into a week, 10 min past
+    clock = LiveClock(lead_hours=5, wall=lambda: now_s, align_hours=align_hours)
+    clock.anchor(data_end_ms=100 * HOUR_MS)
+    shift_hours, rest = divmod(clock.offset_ms, HOUR_MS)
+    assert rest == 0 and shift_hours % align_hours == 0
+    last_closed_bundle_hour = (now_s * 1000 // HOUR_MS - 1) - shift_hours
+    # at least lead_hours of candles ahead, at most align_hours - 1 more
+    assert 5 <= 100 - last_closed_bundle_hour < 5 + align_hours

@@ -49,19 +49,36 @@ class LiveClock:
     History is shifted by whole hours so that, at anchor time, the candle `lead_hours`
     before the end of the bundle is the last closed candle of the real current UTC hour.
     As real time passes, later candles become visible, for `lead_hours` hours.
+
+    `align_hours` > 1 rounds the shift up to a multiple of it (up to that many hours more
+    ahead): 168 keeps hour of day, weekday, the 4h candles the exchange builds and the
+    8-hourly funding where they are in the bundle, so served candles decide as the
+    bundled ones do (``metalabel parity`` needs that; a shift of 3 h moves every 4h
+    candle's boundaries).
     """
 
-    def __init__(self, lead_hours: int = 720, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        lead_hours: int = 720,
+        wall: Callable[[], float] = time.time,
+        *,
+        align_hours: int = 1,
+    ) -> None:
         if lead_hours < 1:
             raise ValueError("lead_hours must be >= 1")
+        if align_hours < 1:
+            raise ValueError("align_hours must be >= 1")
         self.lead_hours = lead_hours
+        self.align_hours = align_hours
         self.offset_ms = 0
         self._wall = wall  # epoch seconds; tests inject a fake
 
     def anchor(self, data_end_ms: int) -> None:
         current_hour = self.now_ms() // HOUR_MS * HOUR_MS
         last_closed = data_end_ms - self.lead_hours * HOUR_MS
-        self.offset_ms = current_hour - HOUR_MS - last_closed
+        offset_ms = current_hour - HOUR_MS - last_closed
+        step_ms = self.align_hours * HOUR_MS
+        self.offset_ms = -(-offset_ms // step_ms) * step_ms  # rounded up: more hours ahead
         logger.info(
             "live clock: bundle shifted by %+d h, %d h of candles ahead",
             self.offset_ms // HOUR_MS,
