@@ -30,6 +30,7 @@ SUBCOMMANDS = [
     "daily",
     "study-bench",
     "model-cv",
+    "parity",
 ]
 
 

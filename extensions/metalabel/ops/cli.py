@@ -17,6 +17,7 @@ from metalabel.ops import (
     cli_journal,
     cli_killswitch,
     cli_model,
+    cli_parity,
     cli_replay,
     cli_research,
     cli_study,
@@ -38,6 +39,7 @@ SUBCOMMANDS: tuple[Register, ...] = (
     cli_journal.register,  # journal, daily
     cli_study.register,  # study-bench
     cli_model.register,  # model-cv
+    cli_parity.register,  # parity
 )
 
 

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ import requests
 
 from metalabel.ops.health import ENV_PASSWORD, ENV_URL, ENV_USERNAME, ApiCredentials
 from metalabel.ops.replay import ReplayServer
-from metalabel.ops.replay.clock import LiveClock
+from metalabel.ops.replay.clock import Clock, LiveClock
 from metalabel.ops.runner import (
     BUNDLED_DATA,
     MAIN_CONFIG,
@@ -180,6 +180,8 @@ def dryrun_session(
     extra_overlay: Mapping[str, Any] | None = None,
     startup_timeout_seconds: float = 120.0,
     output: int | None = None,
+    clock: Clock | None = None,
+    launcher: Sequence[str] | None = None,
 ) -> Iterator[DryRunSession]:
     """Start the replay live clock and ``freqtrade trade --dry-run``; stop both on exit.
 
@@ -193,7 +195,7 @@ def dryrun_session(
         raise DryRunError(f"127.0.0.1:{port} is in use; choose another API port")
     credentials, jwt_secret = generate_credentials(f"http://127.0.0.1:{port}")
     with ExitStack() as stack:
-        server = stack.enter_context(ReplayServer(data_dir, clock=LiveClock(lead_hours)))
+        server = stack.enter_context(ReplayServer(data_dir, clock=clock or LiveClock(lead_hours)))
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="metalabel-dr-")))
         userdir = workdir / "user_data"
@@ -206,7 +208,7 @@ def dryrun_session(
             extra_path = workdir / "config.extra.json"
             extra_path.write_text(json.dumps(dict(extra_overlay), indent=2))
             configs.append(extra_path)
-        command = [freqtrade_executable(), "trade", "--dry-run"]
+        command = [*(launcher or [freqtrade_executable()]), "trade", "--dry-run"]
         for path in configs:
             command += ["--config", str(path)]
         command += [
