@@ -370,9 +370,7 @@ def trade_fold(
     """``settings`` traded over the outer fold in the simulator (trades_table layout)."""
     window = cut_window(data, features, fold.test_start, fold.test_end)
     signals = window_signals(window, settings)
-    run = simulate(
-        window, signals, settings, fold.test_start, fold.test_end, data.max_open_trades
-    )
+    run = simulate(window, signals, settings, fold.test_start, fold.test_end, data.max_open_trades)
     return simulator.trades_table(
         window.market, signals, run, leverage=settings.risk.leverage, stake=STAKE
     )
@@ -469,9 +467,9 @@ def run_research(
     return results
 
 
-def overlay_of(params: Mapping[str, Any], space: Mapping[str, Knob], base: MetalabelConfig) -> (
-    dict[str, Any]
-):
+def overlay_of(
+    params: Mapping[str, Any], space: Mapping[str, Knob], base: MetalabelConfig
+) -> dict[str, Any]:
     """A freqtrade config overlay with the chosen settings of ``params`` (``metalabel``
     block, the mode the research scored included)."""
     settings = settings_at(base, space, params).settings

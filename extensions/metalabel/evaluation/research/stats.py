@@ -47,7 +47,9 @@ def expected_max_sharpe(trials: int, trial_sharpe_variance: float) -> float:
     One trial has no selection to correct for: SR_0 = 0.
     """
     if trials < 1 or trial_sharpe_variance < 0:
-        raise ValueError(f"need trials >= 1 and variance >= 0, got {trials}, {trial_sharpe_variance}")
+        raise ValueError(
+            f"need trials >= 1 and variance >= 0, got {trials}, {trial_sharpe_variance}"
+        )
     if trials == 1:
         return 0.0
     g = EULER_GAMMA
