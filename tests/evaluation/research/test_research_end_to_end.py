@@ -27,7 +27,9 @@ def test_research_one_fold_writes_the_report_and_overlay(
     assert (tmp_path / "reports" / "research.html").read_text().startswith("<!DOCTYPE html>")
     (fold,) = report["folds"]
     assert fold["trials_finished"] == 20 and fold["study"] == "e2e-fold-20260621"
-    assert fold["confirmation"]["freqtrade_trades"] == fold["confirmation"]["simulated_trades"]
+    confirmation = fold["confirmation"]
+    assert confirmation["freqtrade_trades"] == confirmation["simulated_trades"] > 0
+    assert confirmation["identical"] == confirmation["freqtrade_trades"]  # trade by trade
     assert report["oos"]["trades"] == fold["trades"] > 0
     assert report["deflated_sharpe"]["trials"] == 20
     assert set(report) >= {"oos", "targets", "deflated_sharpe", "chance_test", "stability"}

@@ -63,6 +63,22 @@ def _period(nulls: NullReasons, path: str, period: PeriodMetrics) -> dict[str, A
     }
 
 
+def _metrics(
+    trades: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, leverage: float
+) -> PeriodMetrics:
+    """Metrics of ``[start, end]``: the period runs one hour past ``end`` so the trades
+    force-exited at ``end`` count."""
+    period, _ = simulated_metrics(
+        trades,
+        start=start,
+        end=end + pd.Timedelta(hours=1),
+        start_equity=nested.START_EQUITY,
+        stake=nested.STAKE,
+        leverage=leverage,
+    )
+    return period
+
+
 def agreement_json(agreement: Agreement | None) -> dict[str, Any] | None:
     if agreement is None:
         return None
@@ -94,16 +110,9 @@ def build_research_report(
     folds = [r.fold for r in results]
     trades = pd.concat([r.trades for r in results], ignore_index=True)
     start, end = folds[0].test_start, folds[-1].test_end
-    # the last fold's force exits close at ``end``: the period runs one hour past it
-    period, per_fold = simulated_metrics(
-        trades,
-        start=start,
-        end=end + pd.Timedelta(hours=1),
-        start_equity=nested.START_EQUITY,
-        stake=nested.STAKE,
-        leverage=leverage,
-        folds=folds,
-    )
+    period = _metrics(trades, start, end, leverage)
+    # each fold alone, from the starting equity: its own trades, force exits included
+    per_fold = [_metrics(r.trades, r.fold.test_start, r.fold.test_end, leverage) for r in results]
     rng = np.random.default_rng(seed)
     daily = period.returns.to_numpy(np.float64)
     oos = _period(nulls, "oos", period)
