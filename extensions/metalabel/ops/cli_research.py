@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from metalabel.config import ConfigError, load_config
 from metalabel.ops.cli_common import Subparsers, check_config_file
@@ -344,6 +345,8 @@ class _StudyProgress:
         self._study: str | None = None
         self._last = 0
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._storage: Any = None  # the poller's own connection, opened on first use
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def __enter__(self) -> _StudyProgress:
@@ -356,33 +359,35 @@ class _StudyProgress:
         self._bar.close()
 
     def watch(self, study: str) -> None:
-        self._done_before += self._last
-        self._last = 0
-        self._study = study
+        with self._lock:
+            self._done_before += self._last
+            self._last = 0
+            self._study = study
 
     def write(self, line: str) -> None:
         self._bar.write(line)
 
-    def _count(self) -> int:
+    def _count(self, name: str) -> int | None:
         import optuna
         from optuna.trial import TrialState
 
-        if self._study is None:
-            return 0
         try:
-            summaries = optuna.study.get_all_study_summaries(self._url, include_best_trial=False)
-            study = next((s for s in summaries if s.study_name == self._study), None)
-            if study is None:
-                return 0
-            loaded = optuna.load_study(study_name=self._study, storage=self._url)
+            if self._storage is None:
+                self._storage = optuna.storages.RDBStorage(self._url)
+            loaded = optuna.load_study(study_name=name, storage=self._storage)
             return len(loaded.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        except KeyError:
+            return 0  # not created yet
         except Exception:  # the bar is cosmetic: a failed read waits for the next one
-            return self._last
+            return None
 
     def _poll(self) -> None:
         while not self._stop.wait(1.0):
-            count = self._count()
-            if count > self._last:
+            name = self._study
+            count = None if name is None else self._count(name)
+            with self._lock:  # a count of the study watched before is dropped
+                if count is None or name != self._study or count <= self._last:
+                    continue
                 self._last = count
                 self._bar.n = min(self._bar.total, self._done_before + self._last)
                 self._bar.refresh()
