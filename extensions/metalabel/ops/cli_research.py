@@ -158,6 +158,7 @@ def _cmd_research(args: argparse.Namespace) -> int:
     from metalabel.config import StrategyMode
     from metalabel.core import pipeline
     from metalabel.evaluation.research import nested
+    from metalabel.evaluation.research.meta_gate import MetaFold, meta_fold
     from metalabel.evaluation.research.report import (
         OverlayRefusedError,
         build_research_report,
@@ -175,6 +176,7 @@ def _cmd_research(args: argparse.Namespace) -> int:
     from metalabel.evaluation.simulator import Agreement
     from metalabel.ops.bench_research import freqtrade_agreement, run_config, timerange_bounds
     from metalabel.ops.runner import current_commit
+    from metalabel.ops.startup_checks import load_config_files
 
     started = time.monotonic()
     config_path = Path(args.config)
@@ -228,6 +230,11 @@ def _cmd_research(args: argparse.Namespace) -> int:
         flush=True,
     )
     confirmations: dict[int, Agreement] = {}
+    gates: dict[int, MetaFold] = {}
+    features = nested.feature_frames(data) if args.meta else ()
+    freqai = load_config_files([config_path], runmode="backtest").get("freqai", {})
+    xgb_params = dict(freqai.get("model_training_parameters", {}))
+    test_size = float(freqai.get("data_split_parameters", {}).get("test_size", 0.2))
     reports = Path(args.reports)
     progress = _StudyProgress(args.storage, total=len(folds) * args.trials)
 
@@ -240,6 +247,16 @@ def _cmd_research(args: argparse.Namespace) -> int:
             f"{len(trades)} trades, net return {trades['net_return'].sum():+.4f}"
         )
         progress.write(line)
+        if args.meta:
+            gate = meta_fold(
+                data, features, f, result.settings, xgb_params=xgb_params, test_size=test_size
+            )
+            gates[f.index] = gate
+            progress.write(
+                f"fold {f.index} meta gate: threshold {gate.threshold:.2f} (model on "
+                f"{gate.train_events} events), {len(gate.trades)} trades, net return "
+                f"{gate.trades['net_return'].sum():+.4f}"
+            )
         if not args.confirm:
             return
         timerange = f"{f.test_start:%Y%m%d}-{f.test_end:%Y%m%d}"
@@ -290,9 +307,16 @@ def _cmd_research(args: argparse.Namespace) -> int:
             f"{nested.FEW_TRADES_SHARPE})."
         ),
         "model_knobs": (
-            "The meta-model's knobs (confidence threshold, XGBoost parameters) are not "
-            "searched: a model retrained per trial costs seconds; the research scores the "
-            "primary_regime variant (primary signal and regime filter, no model gate)."
+            "The study does not search the meta-model's knobs: a model retrained per trial "
+            "costs seconds, so trials score the primary_regime variant (primary signal and "
+            "regime filter, no model gate). "
+            + (
+                "The meta variant is added per fold after the choice: one model per pair "
+                "trained on the fold's training window (config's XGBoost parameters), the "
+                "confidence threshold chosen on out-of-fold probabilities of its inner folds."
+                if args.meta
+                else "The meta variant was not run (--no-meta)."
+            )
         ),
         "storage": shown_url(args.storage),
         "study": args.study,
@@ -309,6 +333,7 @@ def _cmd_research(args: argparse.Namespace) -> int:
         leverage=config.settings.risk.leverage,
         source=source,
         confirmations=confirmations,
+        meta=gates,
         seed=args.seed,
     )
     json_path, html_path = write_research_report(report, reports)
@@ -373,7 +398,8 @@ class _StudyProgress:
 
         try:
             if self._storage is None:
-                self._storage = optuna.storages.RDBStorage(self._url)
+                # never create the schema: the run itself does, once
+                self._storage = optuna.storages.RDBStorage(self._url, skip_table_creation=True)
             loaded = optuna.load_study(study_name=name, storage=self._storage)
             return len(loaded.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         except KeyError:
@@ -475,6 +501,12 @@ def register(sub: Subparsers) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="a real freqtrade backtest of each fold with its settings (about 10 s a fold)",
+    )
+    research.add_argument(
+        "--meta",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add the meta gate per fold: a model trained in the fold's training window",
     )
     research.add_argument(
         "--random-settings",

@@ -3,62 +3,12 @@ fold's data can reach the choice of its settings."""
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from metalabel.config import load_config
-from metalabel.core.pipeline import CandleBundle
 from metalabel.evaluation.research import nested
-
-T0 = pd.Timestamp("2025-01-01", tz="UTC")
-DAYS = 215  # 180 days of training, a purge, one 30-day outer fold
-EMPTY = pd.DataFrame(columns=["date", "open", "high", "low", "close", "volume"])
-
-
-def _ohlc(detail: pd.DataFrame, rule: str) -> pd.DataFrame:
-    agg = detail.set_index("date").resample(rule, label="left", closed="left")
-    out = agg.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
-    return out.reset_index()
-
-
-def _bundle(pair: str, seed: int, *, corrupt_from: pd.Timestamp | None = None) -> CandleBundle:
-    """A 15m random walk (2-decimal prices) and its 1h and 4h candles. ``corrupt_from``:
-    every candle from then on is replaced by another walk (same tick)."""
-    rng = np.random.default_rng(seed)
-    dates = pd.date_range(T0, T0 + pd.Timedelta(days=DAYS), freq="15min", inclusive="left")
-    steps = rng.normal(0, 0.004, len(dates))
-    if corrupt_from is not None:
-        later = np.asarray(dates >= corrupt_from)
-        steps[later] = np.random.default_rng(seed + 99).normal(0.001, 0.01, later.sum())
-    close = np.round(100 * np.exp(np.cumsum(steps)), 2)
-    open_ = np.round(np.concatenate(([100.0], close[:-1])), 2)
-    wiggle = np.abs(rng.normal(0, 0.002, len(dates)))
-    high = np.round(np.maximum(open_, close) * (1 + wiggle), 2)
-    low = np.round(np.minimum(open_, close) * (1 - wiggle), 2)
-    detail = pd.DataFrame(
-        {"date": dates, "open": open_, "high": high, "low": low, "close": close, "volume": 10.0}
-    )
-    return CandleBundle(pair, _ohlc(detail, "1h"), _ohlc(detail, "4h"), EMPTY, detail, EMPTY)
-
-
-def _data(corrupt_from: pd.Timestamp | None = None) -> nested.ResearchData:
-    settings = load_config({"metalabel": {"costs": {"include_funding": False}}})
-    bundles = (
-        _bundle("AAA/USDT:USDT", 1, corrupt_from=corrupt_from),
-        _bundle("BBB/USDT:USDT", 2, corrupt_from=corrupt_from),
-    )
-    return nested.ResearchData(bundles, settings, max_open_trades=3)
-
-
-def _fold() -> nested.Fold:
-    space = nested.research_space()
-    start = T0 + pd.Timedelta(days=DAYS - 31)
-    folds = nested.outer_folds(
-        start, start + pd.Timedelta(days=30), purge=nested.purge_candles(space, _data().base)
-    )
-    assert len(folds) == 1
-    return folds[0]
+from tests.evaluation.research.conftest import research_data, research_fold_of
 
 
 def test_outer_folds_tile_the_timerange_with_purged_training_windows() -> None:
@@ -96,8 +46,8 @@ def test_inner_folds_cover_the_training_window_and_drop_a_short_tail() -> None:
 
 
 def test_the_window_of_a_study_holds_nothing_after_its_end() -> None:
-    data = _data()
-    fold = _fold()
+    data = research_data()
+    fold = research_fold_of()
     window = nested.cut_window(data, nested.feature_frames(data), fold.train_start, fold.train_end)
     end_ns = fold.train_end.value
     assert window.market.time_ns[window.market.present.any(axis=0)].max() == end_ns
@@ -117,17 +67,17 @@ def _choose(data: nested.ResearchData, fold: nested.Fold, tmp_path: Path, name: 
 
 
 def test_outer_fold_data_cannot_change_the_chosen_settings(tmp_path: Path) -> None:
-    fold = _fold()
-    params, score, clean = _choose(_data(), fold, tmp_path, "clean")
+    fold = research_fold_of()
+    params, score, clean = _choose(research_data(), fold, tmp_path, "clean")
     corrupted_params, corrupted_score, corrupted = _choose(
-        _data(corrupt_from=fold.test_start), fold, tmp_path, "outer-corrupted"
+        research_data(corrupt_from=fold.test_start), fold, tmp_path, "outer-corrupted"
     )
     assert corrupted_params == params and corrupted_score == score
     # the corruption is real: the fold traded on it differs
     assert not clean.trades["close_rate"].equals(corrupted.trades["close_rate"])
     # and the check can fail: corrupting the training window changes the search
     _, leaked_score, _ = _choose(
-        _data(corrupt_from=fold.train_end - pd.Timedelta(days=20)),
+        research_data(corrupt_from=fold.train_end - pd.Timedelta(days=20)),
         fold,
         tmp_path,
         "train-corrupted",
@@ -138,9 +88,9 @@ def test_outer_fold_data_cannot_change_the_chosen_settings(tmp_path: Path) -> No
 def test_a_resumed_study_with_another_base_config_is_refused(tmp_path: Path) -> None:
     from metalabel.evaluation.research.storage import StudyMismatchError
 
-    fold = _fold()
-    _choose(_data(), fold, tmp_path, "same")
-    other = _data()
+    fold = research_fold_of()
+    _choose(research_data(), fold, tmp_path, "same")
+    other = research_data()
     other = nested.ResearchData(other.bundles, other.base, max_open_trades=1)
     with pytest.raises(StudyMismatchError, match="same-fold-"):
         _choose(other, fold, tmp_path, "same")

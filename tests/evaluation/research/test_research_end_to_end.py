@@ -34,6 +34,9 @@ def test_research_one_fold_writes_the_report_and_overlay(
     assert report["deflated_sharpe"]["trials"] == 20
     assert set(report) >= {"oos", "targets", "deflated_sharpe", "chance_test", "stability"}
     assert json.loads(overlay.read_text()) == report["latest_overlay"]
+    assert report["meta"]["oos"]["trades"] == fold["meta"]["trades"]
+    assert fold["meta"]["threshold"] in report["meta"]["thresholds"]
+    assert fold["meta"]["train_events"] > 100
     assert "fold 24 freqtrade 20260621-20260721: trades freqtrade" in out
 
 

@@ -196,9 +196,9 @@ def cut_window(
             raise ValueError(f"{bundle.pair}: the candles do not cover {start} to {end}")
         path = detail_path(
             frame.assign(primary_direction=0.0),  # exit signals come from build_signals
-            _until(bundle.detail, end),
-            funding=_until(bundle.funding, end) if data.base.costs.include_funding else None,
-            mark=_until(bundle.mark, end),
+            until(bundle.detail, end),
+            funding=until(bundle.funding, end) if data.base.costs.include_funding else None,
+            mark=until(bundle.mark, end),
         )
         frames.append(frame)
         paths.append(path)
@@ -208,7 +208,7 @@ def cut_window(
     return Window(start, end, market, tuple(frames), tuple(slips))
 
 
-def _until(candles: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+def until(candles: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     """Candles starting at or before ``end`` (of the 15m ones: ``end``'s first sub-candle,
     the one the simulator force-exits on)."""
     return candles[candles["date"] <= end] if not candles.empty else candles

@@ -29,12 +29,14 @@ from typing import Any
 import jinja2
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from metalabel.evaluation.bootstrap import block_bootstrap_ci, sharpe_rows
 from metalabel.evaluation.metrics import PeriodMetrics
 from metalabel.evaluation.report.html import fmt
 from metalabel.evaluation.report.json_output import NullReasons, iso
 from metalabel.evaluation.research import nested
+from metalabel.evaluation.research.meta_gate import THRESHOLDS, MetaFold
 from metalabel.evaluation.research.space import Knob
 from metalabel.evaluation.research.stats import deflated_sharpe_of_returns, parameter_stability
 from metalabel.evaluation.simulator import Agreement, simulated_metrics
@@ -94,40 +96,30 @@ def agreement_json(agreement: Agreement | None) -> dict[str, Any] | None:
     }
 
 
-def build_research_report(
-    results: Sequence[nested.FoldResult],
-    *,
-    space: Mapping[str, Knob],
+def _oos(
+    nulls: NullReasons,
+    path: str,
+    trades: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
     leverage: float,
-    source: Mapping[str, Any],
-    confirmations: Mapping[int, Agreement] | None = None,
-    seed: int = 42,
-) -> dict[str, Any]:
-    """The report dict (JSON-ready) of a finished run; ``source`` describes the run."""
-    if not results:
-        raise ValueError("no outer fold to report")
-    nulls = NullReasons()
-    folds = [r.fold for r in results]
-    trades = pd.concat([r.trades for r in results], ignore_index=True)
-    start, end = folds[0].test_start, folds[-1].test_end
+    rng: np.random.Generator,
+) -> tuple[dict[str, Any], NDArray[np.float64]]:
+    """The out-of-sample block of one variant and its daily returns."""
     period = _metrics(trades, start, end, leverage)
-    # each fold alone, from the starting equity: its own trades, force exits included
-    per_fold = [_metrics(r.trades, r.fold.test_start, r.fold.test_end, leverage) for r in results]
-    rng = np.random.default_rng(seed)
     daily = period.returns.to_numpy(np.float64)
-    oos = _period(nulls, "oos", period)
+    oos = _period(nulls, path, period)
     oos["sharpe_ci95"] = nulls.interval(
-        "oos.sharpe_ci95", block_bootstrap_ci(daily, sharpe_rows, rng=rng)
+        f"{path}.sharpe_ci95", block_bootstrap_ci(daily, sharpe_rows, rng=rng)
     )
     oos["days"] = int(daily.size)
     oos["net_return_sum"] = float(trades["net_return"].sum()) if len(trades) else 0.0
+    return oos, daily
 
-    trials = min(int(r.trial_scores.size) for r in results)
-    variance = (
-        float(np.mean([np.var(r.trial_scores / np.sqrt(365.0), ddof=1) for r in results]))
-        if trials >= 2
-        else 0.0
-    )
+
+def _dsr(
+    nulls: NullReasons, path: str, daily: NDArray[np.float64], trials: int, variance: float
+) -> dict[str, Any]:
     dsr: dict[str, Any] = {
         "probability": None,
         "sharpe_daily": None,
@@ -140,37 +132,127 @@ def build_research_report(
     }
     try:
         d = deflated_sharpe_of_returns(daily, trials=max(trials, 1), trial_sharpe_variance=variance)
-        dsr.update(
-            probability=d.probability,
-            sharpe_daily=d.sharpe,
-            expected_max_sharpe_daily=d.expected_max_sharpe,
-            skewness=d.skewness,
-            kurtosis=d.kurtosis,
-        )
     except ValueError as err:
-        nulls.reasons["deflated_sharpe.probability"] = str(err)
+        nulls.reasons[f"{path}.probability"] = str(err)
+        return dsr
+    dsr.update(
+        probability=d.probability,
+        sharpe_daily=d.sharpe,
+        expected_max_sharpe_daily=d.expected_max_sharpe,
+        skewness=d.skewness,
+        kurtosis=d.kurtosis,
+    )
+    return dsr
 
-    selected = trades["net_return"].to_numpy(np.float64)
-    pool = np.concatenate([r.random_net_returns for r in results])
+
+def _chance(
+    nulls: NullReasons,
+    path: str,
+    selected: NDArray[np.float64],
+    pool: NDArray[np.float64],
+    rng: np.random.Generator,
+    pool_description: str,
+) -> dict[str, Any]:
     chance = chance_test(selected, pool, rng=rng)
-    chance_json = {
+    return {
         "selected": chance.selected,
         "pool": chance.pool,
-        "random_settings_per_fold": int(source.get("random_settings", nested.RANDOM_SETTINGS)),
-        "mean_net_return": nulls.value("chance_test.mean_net_return", chance.mean_net_return),
+        "pool_description": pool_description,
+        "mean_net_return": nulls.value(f"{path}.mean_net_return", chance.mean_net_return),
         "random_mean_net_return": nulls.value(
-            "chance_test.random_mean_net_return", chance.random_mean_net_return
+            f"{path}.random_mean_net_return", chance.random_mean_net_return
         ),
-        "p_mean_net_return": nulls.value("chance_test.p_mean_net_return", chance.p_mean_net_return),
-        "win_rate": nulls.value("chance_test.win_rate", chance.win_rate),
-        "random_win_rate": nulls.value("chance_test.random_win_rate", chance.random_win_rate),
-        "p_win_rate": nulls.value("chance_test.p_win_rate", chance.p_win_rate),
+        "p_mean_net_return": nulls.value(f"{path}.p_mean_net_return", chance.p_mean_net_return),
+        "win_rate": nulls.value(f"{path}.win_rate", chance.win_rate),
+        "random_win_rate": nulls.value(f"{path}.random_win_rate", chance.random_win_rate),
+        "p_win_rate": nulls.value(f"{path}.p_win_rate", chance.p_win_rate),
     }
+
+
+def _targets(oos: Mapping[str, Any], dsr: Mapping[str, Any]) -> dict[str, Any]:
+    lo = oos["sharpe_ci95"][0] if oos["sharpe_ci95"] else None
+    targets: dict[str, Any] = {
+        "sharpe_above_zero": oos["sharpe"] is not None and oos["sharpe"] > 0,
+        "sharpe_ci95_lower_above_zero": lo is not None and lo > 0,
+        "deflated_sharpe_met": dsr["probability"] is not None and dsr["probability"] > DSR_TARGET,
+        "seed_sharpe_goal_met": oos["sharpe"] is not None and oos["sharpe"] >= SEED_TARGET_SHARPE,
+    }
+    targets["all_met"] = bool(
+        targets["sharpe_above_zero"]
+        and targets["sharpe_ci95_lower_above_zero"]
+        and targets["deflated_sharpe_met"]
+    )
+    return targets
+
+
+def build_research_report(
+    results: Sequence[nested.FoldResult],
+    *,
+    space: Mapping[str, Knob],
+    leverage: float,
+    source: Mapping[str, Any],
+    confirmations: Mapping[int, Agreement] | None = None,
+    meta: Mapping[int, MetaFold] | None = None,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """The report dict (JSON-ready) of a finished run; ``source`` describes the run.
+
+    ``meta``: the meta gate of each fold (:mod:`.meta_gate`), all folds or none; its
+    deflated Sharpe counts every (trial, threshold) pair as a configuration tried.
+    """
+    if not results:
+        raise ValueError("no outer fold to report")
+    meta = meta or {}
+    if meta and set(meta) != {r.fold.index for r in results}:
+        raise ValueError("the meta gate must cover every fold or none")
+    nulls = NullReasons()
+    rng = np.random.default_rng(seed)
+    start, end = results[0].fold.test_start, results[-1].fold.test_end
+    trades = pd.concat([r.trades for r in results], ignore_index=True)
+    oos, daily = _oos(nulls, "oos", trades, start, end, leverage, rng)
+    trials = min(int(r.trial_scores.size) for r in results)
+    variance = (
+        float(np.mean([np.var(r.trial_scores / np.sqrt(365.0), ddof=1) for r in results]))
+        if trials >= 2
+        else 0.0
+    )
+    dsr = _dsr(nulls, "deflated_sharpe", daily, trials, variance)
+    chance_json = _chance(
+        nulls,
+        "chance_test",
+        trades["net_return"].to_numpy(np.float64),
+        np.concatenate([r.random_net_returns for r in results]),
+        rng,
+        f"trades of {source.get('random_settings', nested.RANDOM_SETTINGS)} random settings "
+        "of the space per fold, in the same folds",
+    )
+    meta_json: dict[str, Any] | None = None
+    if meta:
+        meta_trades = pd.concat([meta[r.fold.index].trades for r in results], ignore_index=True)
+        meta_oos, meta_daily = _oos(nulls, "meta.oos", meta_trades, start, end, leverage, rng)
+        meta_dsr = _dsr(
+            nulls, "meta.deflated_sharpe", meta_daily, trials * len(THRESHOLDS), variance
+        )
+        meta_json = {
+            "oos": meta_oos,
+            "deflated_sharpe": meta_dsr,
+            "chance_test": _chance(
+                nulls,
+                "meta.chance_test",
+                meta_trades["net_return"].to_numpy(np.float64),
+                trades["net_return"].to_numpy(np.float64),
+                rng,
+                "the primary_regime trades of the same settings in the same folds",
+            ),
+            "targets": _targets(meta_oos, meta_dsr),
+            "thresholds": list(THRESHOLDS),
+        }
 
     fold_rows = []
     confirmations = confirmations or {}
-    for result, metrics in zip(results, per_fold, strict=True):
+    for result in results:
         f = result.fold
+        metrics = _metrics(result.trades, f.test_start, f.test_end, leverage)
         row = _period(nulls, f"folds.{f.index}", metrics)
         row.update(
             index=f.index,
@@ -182,7 +264,17 @@ def build_research_report(
             best_inner_score=result.outcome.best_value,
             params=result.params,
             confirmation=agreement_json(confirmations.get(f.index)),
+            meta=None,
         )
+        if f.index in meta:
+            m = meta[f.index]
+            gated = _metrics(m.trades, f.test_start, f.test_end, leverage)
+            row["meta"] = {
+                **_period(nulls, f"folds.{f.index}.meta", gated),
+                "threshold": m.threshold,
+                "threshold_scores": {str(k): v for k, v in m.threshold_scores.items()},
+                "train_events": m.train_events,
+            }
         fold_rows.append(row)
 
     stability = [
@@ -196,35 +288,29 @@ def build_research_report(
         }
         for k in parameter_stability(space, [r.params for r in results])
     ]
-    lo = oos["sharpe_ci95"][0] if oos["sharpe_ci95"] else None
-    targets = {
-        "sharpe_above_zero": oos["sharpe"] is not None and oos["sharpe"] > 0,
-        "sharpe_ci95_lower_above_zero": lo is not None and lo > 0,
-        "deflated_sharpe_above": DSR_TARGET,
-        "deflated_sharpe_met": dsr["probability"] is not None and dsr["probability"] > DSR_TARGET,
-        "seed_sharpe_goal": SEED_TARGET_SHARPE,
-        "seed_sharpe_goal_met": oos["sharpe"] is not None and oos["sharpe"] >= SEED_TARGET_SHARPE,
-    }
-    targets["all_met"] = bool(
-        targets["sharpe_above_zero"]
-        and targets["sharpe_ci95_lower_above_zero"]
-        and targets["deflated_sharpe_met"]
-    )
+    targets = _targets(oos, dsr)
+    met = targets["all_met"] or bool(meta_json and meta_json["targets"]["all_met"])
     targets["statement"] = (
-        "The nested out-of-sample result meets the targets (Sharpe > 0, lower 95 % bound > 0, "
+        "A nested out-of-sample result meets the targets (Sharpe > 0, lower 95 % bound > 0, "
         "deflated Sharpe probability > 0.95)."
-        if targets["all_met"]
+        if met
         else "No configuration chosen by this search reached the targets out of sample "
-        "(Sharpe > 0 with the lower 95 % bound > 0 and deflated Sharpe probability > 0.95): "
-        "on this period the space of the seed's settings shows no demonstrated edge."
+        "(Sharpe > 0 with the lower 95 % bound > 0 and deflated Sharpe probability > 0.95)"
+        + (", with or without the meta gate" if meta_json else "")
+        + ": on this period the search over the seed's settings shows no demonstrated edge."
     )
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_from": dict(source),
         "oos": oos,
-        "targets": targets,
+        "targets": {
+            **targets,
+            "deflated_sharpe_above": DSR_TARGET,
+            "seed_sharpe_goal": SEED_TARGET_SHARPE,
+        },
         "deflated_sharpe": dsr,
         "chance_test": chance_json,
+        "meta": meta_json,
         "folds": fold_rows,
         "stability": stability,
         "stability_flagged": [s["knob"] for s in stability if s["flagged"]],
@@ -287,6 +373,7 @@ def headline(report: Mapping[str, Any]) -> str:
             f"chance test: mean net return {fmt(chance['mean_net_return'], 'pct')} vs random "
             f"settings {fmt(chance['random_mean_net_return'], 'pct')}, "
             f"p = {fmt(chance['p_mean_net_return'])}",
+            *(_meta_line(report["meta"]) if report["meta"] else []),
             f"unstable knobs: {', '.join(report['stability_flagged']) or 'none'}",
             report["targets"]["statement"],
         ]
@@ -314,3 +401,14 @@ def write_config_overlay(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(overlay, indent=4) + "\n")
     return target
+
+
+def _meta_line(meta: Mapping[str, Any]) -> list[str]:
+    oos, dsr, chance = meta["oos"], meta["deflated_sharpe"], meta["chance_test"]
+    return [
+        f"meta gate (model per fold, threshold on inner folds): trades {oos['trades']}, "
+        f"Sharpe {fmt(oos['sharpe'])} 95% CI {fmt(oos['sharpe_ci95'])}, profit factor "
+        f"{fmt(oos['profit_factor'])}, return {fmt(oos['total_return'], 'pct')}, deflated "
+        f"Sharpe probability {fmt(dsr['probability'])} ({dsr['trials']} configurations), "
+        f"chance vs its primary trades p = {fmt(chance['p_mean_net_return'])}"
+    ]
