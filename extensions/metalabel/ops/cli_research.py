@@ -268,7 +268,20 @@ def _cmd_research(args: argparse.Namespace) -> int:
                 configs=[config_path],
                 overlay=nested.overlay_of(result.params, space, config.settings),
             )
-        except RuntimeError as err:
+        except KeyError:
+            # freqtrade's trades table of a backtest without trades has no columns
+            agreement = Agreement(
+                freqtrade_trades=0,
+                simulated_trades=len(trades),
+                identical=0,
+                missing=0,
+                extra=len(trades),
+                other_exit=0,
+                freqtrade_net_return=0.0,
+                simulated_net_return=float(trades["trade_net_return"].sum()),
+                rows=trades.iloc[0:0],
+            )
+        except Exception as err:  # a failed confirmation is reported, the run goes on
             progress.write(f"fold {f.index}: freqtrade confirmation failed: {err}")
             return
         confirmations[f.index] = agreement
