@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "analysis",
     "bench",
     "tune",
+    "research",
     "dryrun",
     "health",
     "drill",

@@ -1,4 +1,5 @@
-"""A throw-away PostgreSQL cluster for the storage tests, and the checks they share."""
+"""A throw-away PostgreSQL cluster for the storage tests, the checks they share, and
+synthetic candles for the nested research tests."""
 
 import os
 import pwd
@@ -9,11 +10,17 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
+from metalabel.config import load_config
+from metalabel.core.pipeline import CandleBundle
+from metalabel.evaluation.folds import Fold
+from metalabel.evaluation.research import nested
 from metalabel.evaluation.research.storage import _engine_url
 
 
@@ -105,3 +112,56 @@ def assert_recorded_once(url: str, study_name: str, finished: int) -> list[float
     assert study.best_value == max(values)
     assert study.best_trial.state == TrialState.COMPLETE
     return values
+
+
+# ----------------------------------------------------------------------------- synthetic candles
+T0 = pd.Timestamp("2025-01-01", tz="UTC")
+DAYS = 215  # 180 days of training, a purge, one 30-day outer fold
+EMPTY = pd.DataFrame(columns=["date", "open", "high", "low", "close", "volume"])
+
+
+def _ohlc(detail: pd.DataFrame, rule: str) -> pd.DataFrame:
+    agg = detail.set_index("date").resample(rule, label="left", closed="left")
+    out = agg.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    return out.reset_index()
+
+
+def _bundle(pair: str, seed: int, *, corrupt_from: pd.Timestamp | None = None) -> CandleBundle:
+    """A 15m random walk (2-decimal prices) and its 1h and 4h candles. ``corrupt_from``:
+    every candle from then on is replaced by another walk (same tick)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range(T0, T0 + pd.Timedelta(days=DAYS), freq="15min", inclusive="left")
+    steps = rng.normal(0, 0.004, len(dates))
+    if corrupt_from is not None:
+        later = np.asarray(dates >= corrupt_from)
+        steps[later] = np.random.default_rng(seed + 99).normal(0.001, 0.01, later.sum())
+    close = np.round(100 * np.exp(np.cumsum(steps)), 2)
+    open_ = np.round(np.concatenate(([100.0], close[:-1])), 2)
+    wiggle = np.abs(rng.normal(0, 0.002, len(dates)))
+    high = np.round(np.maximum(open_, close) * (1 + wiggle), 2)
+    low = np.round(np.minimum(open_, close) * (1 - wiggle), 2)
+    detail = pd.DataFrame(
+        {"date": dates, "open": open_, "high": high, "low": low, "close": close, "volume": 10.0}
+    )
+    return CandleBundle(pair, _ohlc(detail, "1h"), _ohlc(detail, "4h"), EMPTY, detail, EMPTY)
+
+
+def research_data(corrupt_from: pd.Timestamp | None = None) -> nested.ResearchData:
+    settings = load_config({"metalabel": {"costs": {"include_funding": False}}})
+    bundles = (
+        _bundle("AAA/USDT:USDT", 1, corrupt_from=corrupt_from),
+        _bundle("BBB/USDT:USDT", 2, corrupt_from=corrupt_from),
+    )
+    return nested.ResearchData(bundles, settings, max_open_trades=3)
+
+
+def research_fold_of() -> Fold:
+    space = nested.research_space()
+    start = T0 + pd.Timedelta(days=DAYS - 31)
+    folds = nested.outer_folds(
+        start,
+        start + pd.Timedelta(days=30),
+        purge=nested.purge_candles(space, research_data().base),
+    )
+    assert len(folds) == 1
+    return folds[0]
