@@ -18,15 +18,17 @@ the choice, per outer fold, from the same training window only:
    which is traded in ``meta`` mode at that threshold.
 
 Training follows the FreqAI plugin: one model per pair, the config's
-``freqai.model_training_parameters`` (not searched), the last ``test_size`` of the
-training rows in time order as the early-stopping split, constant columns dropped and
-features min-max scaled to [-1, 1] on the fitted rows. A window the model cannot learn
-from gives probabilities of 0 (the bot's NeutralModel: no trade).
+``freqai.model_training_parameters`` (not searched), fitted on the training rows without
+their last ``test_size`` (FreqAI's hold-out) by :class:`MetaLabelModel` (purged
+cross-validation inside them, uniqueness weights, calibrated), unscaled inputs.
+A window the model cannot learn from gives probabilities of 0 (the bot's NeutralModel:
+no trade).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.feature_selection import VarianceThreshold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler
 
 from metalabel.config import MetalabelConfig, StrategyMode
 from metalabel.core import pipeline
@@ -44,6 +43,8 @@ from metalabel.evaluation import simulator
 from metalabel.evaluation.folds import ONE_HOUR, Fold
 from metalabel.evaluation.research import nested
 from metalabel.model.classifier import InsufficientTrainingDataError, MetaLabelModel
+from metalabel.model.cv import EventSpans
+from metalabel.model.window import EXIT_TIME_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _horizon(settings: MetalabelConfig) -> pd.Timedelta:
 
 def _model_frames(window: nested.Window, settings: MetalabelConfig) -> list[pd.DataFrame]:
     return [
-        pipeline.with_model_inputs(pipeline.with_signals(frame, settings))
+        pipeline.with_model_inputs(pipeline.with_signals(frame, settings), settings)
         for frame in window.frames
     ]
 
@@ -112,32 +113,32 @@ def fit_predict(
     """P(take) for each row of ``predict`` from a model fitted on ``train``'s labelled
     rows (NaN where a feature is missing; 0 when no model can be trained)."""
     columns = _inputs(train)
-    x = train[columns].to_numpy(np.float64)
-    y = train[pipeline.TARGET_COLUMN].to_numpy(object)
+    # the bot's model fits the window without FreqAI's last ``test_size`` (its hold-out)
+    fitted = train.iloc[: len(train) - math.ceil(len(train) * test_size)]
+    x = fitted[columns].to_numpy(np.float64)
+    y = fitted[pipeline.TARGET_COLUMN].to_numpy(object)
     x_new = predict[columns].to_numpy(np.float64)
     finite_new = np.isfinite(x_new).all(axis=1)
     out = np.full(len(predict), np.nan)
-    n_eval = int(len(x) * test_size) if test_size > 0 else 0
-    fit_x, fit_y = x[: len(x) - n_eval], y[: len(y) - n_eval]
-    eval_x, eval_y = (x[len(x) - n_eval :], y[len(y) - n_eval :]) if n_eval else (None, None)
     try:
-        if len(fit_x) < 2:
-            raise InsufficientTrainingDataError(f"{len(fit_x)} training rows")
-        scaler = Pipeline(
-            [("const", VarianceThreshold(0.0)), ("scaler", MinMaxScaler(feature_range=(-1, 1)))]
-        )
-        fit_x = scaler.fit_transform(fit_x)
-        eval_x = None if eval_x is None else scaler.transform(eval_x)
-        model = MetaLabelModel(settings.model, dict(xgb_params)).fit(
-            fit_x, fit_y, eval_features=eval_x, eval_labels=eval_y
-        )
+        if len(x) < 2:
+            raise InsufficientTrainingDataError(f"{len(x)} training rows")
+        model = MetaLabelModel(settings.model, dict(xgb_params)).fit(x, y, spans=_spans(fitted))
     except InsufficientTrainingDataError as err:
         logger.info("no model for this window (%s): no meta trades", err)
         out[finite_new] = 0.0
         return out
     if finite_new.any():
-        out[finite_new] = model.predict_proba(scaler.transform(x_new[finite_new]))[:, 1]
+        out[finite_new] = model.predict_proba(x_new[finite_new])[:, 1]
     return out
+
+
+def _spans(events: pd.DataFrame) -> EventSpans:
+    """Each event's trade: entry at the next candle's open, exit as labelled."""
+    entry = pd.to_datetime(events["date"], utc=True) + ONE_HOUR
+    exits = pd.to_datetime(events[EXIT_TIME_COLUMN], utc=True).fillna(entry)
+    as_ns = [t.to_numpy("datetime64[ns]").astype(np.int64) for t in (entry, exits)]
+    return EventSpans(as_ns[0], np.maximum(as_ns[1], as_ns[0]))
 
 
 def _events(
