@@ -229,3 +229,14 @@ def test_callback_signatures_match_freqtrade(name: str, tmp_path: Path, replay_u
     ours = inspect.signature(getattr(type(strategy), name))
     theirs = inspect.signature(getattr(IStrategy, name))
     assert list(ours.parameters) == list(theirs.parameters)
+
+
+def test_a_configured_stop_wider_than_the_default_reaches_freqtrades_static_stop(
+    tmp_path: Path, replay_url: str
+) -> None:
+    # freqtrade loads parameter values after __init__ and never loosens a stop: a static
+    # stop computed before them would cut a configured 2.5 % stop to the default 2 %
+    wide = {"metalabel": {"exits": {"stop_loss_ratio": 0.025, "take_profit_ratio": 0.04}}}
+    strategy = load_strategy(replay_url, "primary", tmp_path, wide)
+    assert strategy.settings.exits.stop_loss_ratio == 0.025
+    assert strategy.stoploss == pytest.approx(-0.05)  # 2.5 % price move at leverage 2

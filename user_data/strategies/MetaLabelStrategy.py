@@ -124,17 +124,28 @@ class MetaLabelStrategy(IStrategy):
         except (ConfigError, ValueError, TypeError) as err:
             raise OperationalException(f"Invalid hyperopt parameter value: {err}") from err
         self.mode = settings.mode
-        params = freqtrade_exit_params(
-            settings.exits, leverage=settings.risk.leverage, fee_ratio=settings.costs.fee_ratio
-        )
-        # The static stop is the safety net until custom_stoploss sets the exact one.
-        self.stoploss = params.stoploss
+        self._apply_static_stop()
         # ROI comes from custom_roi (the tunable take-profit); minimal_roi only backs it up.
         self.minimal_roi = {"0": 100.0}
         self.trailing_stop = False  # trailing happens in custom_stoploss
         self.use_custom_stoploss = True
         self._model_failures: dict[str, str] = {}
         self._book = ClosedTradeBook()
+
+    def _apply_static_stop(self) -> None:
+        """The static stop is the safety net until custom_stoploss sets the exact one."""
+        settings = self.settings
+        params = freqtrade_exit_params(
+            settings.exits, leverage=settings.risk.leverage, fee_ratio=settings.costs.fee_ratio
+        )
+        self.stoploss = params.stoploss
+
+    def ft_load_hyper_params(self, hyperopt: bool = False) -> None:
+        # freqtrade loads parameter values (config defaults, parameter file) after
+        # __init__ and never loosens a stop: the static stop must follow them, or a
+        # configured stop wider than the class default would be cut to it.
+        super().ft_load_hyper_params(hyperopt)
+        self._apply_static_stop()
 
     @property
     def settings(self) -> MetalabelConfig:
