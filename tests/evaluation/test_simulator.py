@@ -254,6 +254,13 @@ def test_agreement_classifies_each_trade() -> None:
     assert "sim_identical_ratio=0.3333" in agreement.lines()
 
 
+def test_a_freqtrade_backtest_without_trades_is_compared_too() -> None:
+    ours = _table(("A", at(1), False, at(2), "roi", 0.03))
+    agreement = simulator.compare_with_freqtrade(ours, pd.DataFrame())  # exported: no columns
+    assert (agreement.freqtrade_trades, agreement.extra, agreement.identical) == (0, 1, 0)
+    assert agreement.freqtrade_net_return == 0.0
+
+
 # ----------------------------------------------------------------------------- freqtrade
 @pytest.mark.slow
 @pytest.mark.parametrize(

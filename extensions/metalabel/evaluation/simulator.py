@@ -579,6 +579,10 @@ def compare_with_freqtrade(simulated: pd.DataFrame, freqtrade: pd.DataFrame) -> 
     on pair, side and open time; ``rows`` is the outer join with a ``status`` column:
     ``identical``, ``other_exit``, ``missing`` (freqtrade only), ``extra`` (ours only)."""
     ours = simulated[[*MATCH_KEYS, "close_date", "exit_reason", "trade_net_return"]]
+    if freqtrade.empty:  # a backtest without trades exports no columns at all
+        freqtrade = pd.DataFrame(
+            columns=[*MATCH_KEYS, "close_date", "exit_reason", "profit_ratio", "leverage"]
+        ).astype({"profit_ratio": "float64", "leverage": "float64"})
     theirs = freqtrade.assign(trade_net_return=freqtrade["profit_ratio"] / freqtrade["leverage"])[
         [*MATCH_KEYS, "close_date", "exit_reason", "trade_net_return"]
     ]
