@@ -52,7 +52,6 @@ from optuna.trial import TrialState
 
 from metalabel.config import MetalabelConfig, StrategyMode
 from metalabel.core import pipeline
-from metalabel.core.exits import freqtrade_exit_params
 from metalabel.core.labels import detail_path, simulator_params, slippage_ratio
 from metalabel.evaluation import simulator
 from metalabel.evaluation.folds import ONE_HOUR, Fold, walk_forward_folds
@@ -472,15 +471,8 @@ def overlay_of(
     params: Mapping[str, Any], space: Mapping[str, Knob], base: MetalabelConfig
 ) -> dict[str, Any]:
     """A freqtrade config overlay with the chosen settings of ``params``: the
-    ``metalabel`` block (with the mode the research scored) and freqtrade's static
-    ``stoploss`` for the chosen stop.
-
-    Why the ``stoploss``: the strategy derives its static stop in ``__init__``, before
-    freqtrade loads the parameter values from the config, so it is the stop of the
-    parameters' defaults (2 %); freqtrade never loosens a stop, so a chosen stop wider
-    than that would be cut to it. Stated here, the value equals the strategy's own for
-    these settings (what ``check-config`` accepts as not an override).
-    """
+    ``metalabel`` block (with the mode the research scored). The strategy derives
+    freqtrade's static stop from it once the parameter values are loaded."""
     settings = settings_at(base, space, params).settings
     block: dict[str, Any] = {"mode": RESEARCH_MODE.value}
     for knob in space.values():
@@ -488,10 +480,7 @@ def overlay_of(
             continue
         value = getattr(getattr(settings, knob.section), knob.key)
         block.setdefault(knob.section, {})[knob.key] = value
-    exits = freqtrade_exit_params(
-        settings.exits, leverage=settings.risk.leverage, fee_ratio=settings.costs.fee_ratio
-    )
-    return {"stoploss": exits.stoploss, "metalabel": block}
+    return {"metalabel": block}
 
 
 def annual_to_daily(sharpe: float) -> float:
