@@ -58,7 +58,12 @@ import pandas as pd
 
 from metalabel.config import StrategyMode
 from metalabel.ops.journal.recorder import candle_decision
-from metalabel.ops.journal.schema import Decision, RecordKind
+from metalabel.ops.journal.schema import (
+    Decision,
+    RecordKind,
+    integer_or_none,
+    number_or_none,
+)
 
 HOUR = pd.Timedelta(hours=1)
 PRIMARY_REGIME_TARGET = 0.99
@@ -225,21 +230,6 @@ def _hour(value: Any, what: str) -> pd.Timestamp:
     return stamp
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return None if number is None else int(number)
-
-
 def _text(raw: Mapping[str, Any], key: str, where: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str):
@@ -266,15 +256,15 @@ def _candle_record(raw: Mapping[str, Any], shift: pd.Timedelta, where: str) -> C
         decision=str(decision),
         side=raw["side"],
         gate=raw["gate"],
-        primary_direction=_integer(raw["primary_direction"]),
+        primary_direction=integer_or_none(raw["primary_direction"]),
         regime=None if raw["regime"] is None else str(raw["regime"]),
         gates={str(k): bool(v) for k, v in gates.items()},
-        close=_number(raw.get("close")),
-        adx=_number(raw.get("adx")),
-        atr_ratio=_number(raw.get("atr_ratio")),
-        meta_confidence=_number(raw.get("meta_confidence")),
-        do_predict=_integer(raw.get("do_predict")),
-        model_version=_integer(raw.get("model_version")),
+        close=number_or_none(raw.get("close")),
+        adx=number_or_none(raw.get("adx")),
+        atr_ratio=number_or_none(raw.get("atr_ratio")),
+        meta_confidence=number_or_none(raw.get("meta_confidence")),
+        do_predict=integer_or_none(raw.get("do_predict")),
+        model_version=integer_or_none(raw.get("model_version")),
     )
 
 
@@ -304,11 +294,11 @@ def live_side(records: Iterable[Mapping[str, Any]], offset_hours: int) -> LiveSi
                     )
                 )
             else:
-                exit_orders[(_text(raw, "pair", where), _integer(raw.get("trade_id")))] = (
+                exit_orders[(_text(raw, "pair", where), integer_or_none(raw.get("trade_id")))] = (
                     hour + HOUR
                 )
         elif kind == RecordKind.EXIT:
-            key = (_text(raw, "pair", where), _integer(raw.get("trade_id")))
+            key = (_text(raw, "pair", where), integer_or_none(raw.get("trade_id")))
             if key in exit_orders:
                 events.append(
                     TradeEvent(
@@ -360,15 +350,15 @@ def backtest_decisions(frame: pd.DataFrame, pair: str, mode: StrategyMode) -> li
                 decision=decision.value,
                 side=row_side,
                 gate=gate,
-                primary_direction=_integer(row.get("primary_direction")),
+                primary_direction=integer_or_none(row.get("primary_direction")),
                 regime=None if row.get("regime") is None else str(row["regime"]),
                 gates=values,
-                close=_number(row.get("close")),
-                adx=_number(row.get("adx")),
-                atr_ratio=_number(row.get("atr_ratio")),
-                meta_confidence=_number(row.get("meta_confidence")) if meta else None,
-                do_predict=_integer(row.get("do_predict")) if meta else None,
-                model_version=_integer(row.get("model_version")) if meta else None,
+                close=number_or_none(row.get("close")),
+                adx=number_or_none(row.get("adx")),
+                atr_ratio=number_or_none(row.get("atr_ratio")),
+                meta_confidence=number_or_none(row.get("meta_confidence")) if meta else None,
+                do_predict=integer_or_none(row.get("do_predict")) if meta else None,
+                model_version=integer_or_none(row.get("model_version")) if meta else None,
             )
         )
     return records

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -47,6 +46,8 @@ from metalabel.ops.journal.schema import (
     OrderRecord,
     Record,
     RefusalRecord,
+    integer_or_none,
+    number_or_none,
 )
 from metalabel.ops.journal.writer import JournalWriter, journal_file, report_file
 
@@ -83,19 +84,6 @@ def _quiet(method: Callable[P, R | None]) -> Callable[P, R | None]:
     return wrapper
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return None if number is None else int(number)
-
-
 def _iso(moment: Any) -> str:
     return pd.Timestamp(moment).tz_convert(UTC).isoformat() if moment is not None else ""
 
@@ -113,9 +101,9 @@ def candle_decision(
     (<Decision.BLOCKED: 'blocked'>, 'long', 'regime_ok_long')
     """
     gates = {name: bool(row[name]) for name in GATE_COLUMNS if name in row}
-    gates["volume"] = bool((_number(row.get("volume")) or 0.0) > 0)
+    gates["volume"] = bool((number_or_none(row.get("volume")) or 0.0) > 0)
     for side in ("long", "short"):
-        if _number(row.get(f"enter_{side}")) == 1:
+        if number_or_none(row.get(f"enter_{side}")) == 1:
             return Decision.SIGNAL, side, None, gates
     if gates.get("primary_long"):
         side = "long"
@@ -158,7 +146,7 @@ class ModelVersions:
 
     def version(self, pair: str | None) -> int | None:
         event = self.active(pair) if pair else None
-        return _integer(event.get("active_version")) if event else None
+        return integer_or_none(event.get("active_version")) if event else None
 
 
 class _ErrorHandler(logging.Handler):
@@ -295,16 +283,16 @@ class Journal:
                 pair=pair,
                 model_version=None,
                 candle=moment,
-                close=_number(row.get("close")),
-                primary_direction=_integer(row.get("primary_direction")),
-                primary_strength=_number(row.get("primary_strength")),
+                close=number_or_none(row.get("close")),
+                primary_direction=integer_or_none(row.get("primary_direction")),
+                primary_strength=number_or_none(row.get("primary_strength")),
                 regime=str(row["regime"]) if row.get("regime") is not None else None,
-                adx=_number(row.get("adx")),
-                atr_ratio=_number(row.get("atr_ratio")),
-                adx_score=_number(row.get("adx_score")),
-                atr_ratio_score=_number(row.get("atr_ratio_score")),
-                meta_confidence=_number(row.get("meta_confidence")) if meta else None,
-                do_predict=_integer(row.get("do_predict")) if meta else None,
+                adx=number_or_none(row.get("adx")),
+                atr_ratio=number_or_none(row.get("atr_ratio")),
+                adx_score=number_or_none(row.get("adx_score")),
+                atr_ratio_score=number_or_none(row.get("atr_ratio_score")),
+                meta_confidence=number_or_none(row.get("meta_confidence")) if meta else None,
+                do_predict=integer_or_none(row.get("do_predict")) if meta else None,
                 guard_tier=self._guard_tier(),
                 kill_switch=self._kill_switch(),
                 decision=decision.value,
@@ -312,9 +300,9 @@ class Journal:
                 gate=gate,
                 enter_tag=tag if decision is Decision.SIGNAL and isinstance(tag, str) else None,
                 gates=gates,
-                equity=_number(self._equity()) if self._equity else None,
+                equity=number_or_none(self._equity()) if self._equity else None,
                 starting_balance=(
-                    _number(self._starting_balance()) if self._starting_balance else None
+                    number_or_none(self._starting_balance()) if self._starting_balance else None
                 ),
             )
         )
@@ -369,8 +357,8 @@ class Journal:
                 side=side,
                 trade_id=trade_id,
                 order_type=order_type,
-                amount=_number(amount),
-                rate=_number(rate),
+                amount=number_or_none(amount),
+                rate=number_or_none(rate),
                 enter_tag=enter_tag,
                 exit_reason=exit_reason,
             )
@@ -416,8 +404,8 @@ class Journal:
                 action=action,
                 side=side,
                 trade_id=trade.id,
-                price=_number(order.safe_price),
-                amount=_number(order.safe_filled),
+                price=number_or_none(order.safe_price),
+                amount=number_or_none(order.safe_filled),
             )
         )
         if action == "exit" and not trade.is_open:
@@ -430,10 +418,10 @@ class Journal:
                     side=side,
                     exit_reason=trade.exit_reason,
                     enter_tag=trade.enter_tag,
-                    open_rate=_number(trade.open_rate),
-                    price=_number(trade.close_rate),
-                    profit_abs=_number(trade.close_profit_abs),
-                    profit_ratio=_number(trade.close_profit),
+                    open_rate=number_or_none(trade.open_rate),
+                    price=number_or_none(trade.close_rate),
+                    profit_abs=number_or_none(trade.close_profit_abs),
+                    profit_ratio=number_or_none(trade.close_profit),
                 )
             )
 
@@ -511,7 +499,7 @@ class Journal:
         event = self.models.active(pair)
         if event is None or self.writer is None:
             return
-        version = _integer(event.get("active_version"))
+        version = integer_or_none(event.get("active_version"))
         if self._models.get(pair) == (now.date(), version):
             return
         self._models[pair] = (now.date(), version)

@@ -208,3 +208,19 @@ def schema_markdown() -> str:
         ]
         lines.append(f"| `{kind.value}` | {', '.join(keys)} |")
     return "\n".join(lines)
+
+
+def number_or_none(value: Any) -> float | None:
+    """A finite float from a journal value, else None (a bool is no number here)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def integer_or_none(value: Any) -> int | None:
+    number = number_or_none(value)
+    return None if number is None else int(number)
