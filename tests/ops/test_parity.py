@@ -401,8 +401,10 @@ def test_parity_dry_run_against_backtest_meets_the_target(
     argv = ["--hours", "4", "--speed", "240", "--startup-seconds", "30"]
     code, out = _parity([*argv, "--workdir", str(tmp_path / "run")], capsys)
     assert code == 0, out
-    # the candle before the stretch (journalled at start-up) and 4 new ones, 2 pairs
-    assert _figure(out, "parity_candles") == 10
+    # at least the candle before the stretch and 4 new ones, for both pairs (a start-up
+    # slower than --startup-seconds lets warped time run earlier, adding candles)
+    candles = _figure(out, "parity_candles")
+    assert candles >= 10 and candles % 2 == 0
     assert _figure(out, "parity_primary_regime_match") >= 0.99
     assert _figure(out, "parity_decisions_match") >= 0.99
     assert "parity_targets_met=true" in out
